@@ -1,0 +1,19 @@
+"""Desktop stand-ins for the AlgoDose hardware, and the virtual bedside unit."""
+
+import sys
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+FIRMWARE_DIR = REPO_DIR / "firmware"
+CPYTHON_SHIMS_DIR = PACKAGE_DIR / "shims" / "cpython"
+UNIX_SHIMS_DIR = PACKAGE_DIR / "shims" / "unix"
+HARNESS_DIR = PACKAGE_DIR / "harness"
+CASES_DIR = PACKAGE_DIR / "cases"
+
+
+def use_firmware():
+    """Make `import core...` resolve to firmware/ on CPython, with the MicroPython shims."""
+    for path in (str(CPYTHON_SHIMS_DIR), str(FIRMWARE_DIR)):
+        if path not in sys.path:
+            sys.path.insert(0, path)

@@ -1,0 +1,99 @@
+"""python -m simulator recommend | demo: the virtual bedside unit."""
+
+import argparse
+import json
+import sys
+
+from simulator import CASES_DIR, HARNESS_DIR, use_firmware
+from simulator.runtime import MicroPythonMissing, run_micropython
+
+
+def recommend_text(text, runtime):
+    """(exit code, stdout line or error line) from the harness on the chosen runtime."""
+    if runtime == "cpython":
+        use_firmware()
+        from simulator.harness import recommend
+
+        return recommend.recommend_text(text)
+    proc = run_micropython(script=HARNESS_DIR / "recommend.py", stdin=text)
+    out = (proc.stdout if proc.returncode == 0 else proc.stderr).strip()
+    if proc.returncode not in (0, 2):
+        last = out.splitlines()[-1] if out else "no output"
+        return 3, "error: micropython failed (exit %d): %s" % (proc.returncode, last)
+    return proc.returncode, out
+
+
+def cmd_recommend(args):
+    code, line = recommend_text(sys.stdin.read(), args.runtime)
+    print(line, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+def _boxes(pages, per_row=4):
+    from core.ui import COLUMNS
+
+    edge = "+" + "-" * COLUMNS + "+"
+    out = []
+    for start in range(0, len(pages), per_row):
+        group = pages[start : start + per_row]
+        out.append("  ".join([edge] * len(group)))
+        for row in range(len(group[0])):
+            out.append("  ".join("|" + page[row].ljust(COLUMNS) + "|" for page in group))
+        out.append("  ".join([edge] * len(group)))
+    return "\n".join(out)
+
+
+def cmd_demo(args):
+    use_firmware()
+    from core import ui
+
+    files = sorted(CASES_DIR.glob("*.json"))
+    for path in files:
+        story = json.loads(path.read_text())
+        print("=" * 78)
+        print(story["title"])
+        print(story["note"])
+        last = None
+        for number, visit in enumerate(story["visits"]):
+            case = dict(visit["case"])
+            if last is not None:
+                case["history"] = {
+                    "sessions": number,
+                    "last_response": visit["response"],
+                    "last": last,
+                }
+            code, line = recommend_text(json.dumps(case), args.runtime)
+            if code != 0:
+                print(line, file=sys.stderr)
+                return code
+            last = json.loads(line)
+            print()
+            print("-- %s: %s" % (visit["label"], json.dumps(visit["case"])))
+            if "response" in visit:
+                print("   response to the last session: %s" % visit["response"])
+            print(_boxes(ui.recommendation_pages(last)))
+    print("=" * 78)
+    print("%d bundled cases on %s; each screen is 16x8 characters of the 128x64 OLED."
+          % (len(files), args.runtime))
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (
+        ("recommend", "one case as JSON on stdin -> the recommendation as JSON on stdout"),
+        ("demo", "run the bundled cases and show the bedside screens"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+    args = parser.parse_args(argv)
+    try:
+        return {"recommend": cmd_recommend, "demo": cmd_demo}[args.command](args)
+    except MicroPythonMissing as err:
+        print("error: %s" % err, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Entry scripts that run unchanged on CPython and on the `micropython` interpreter."""

