@@ -4,23 +4,17 @@ import argparse
 import json
 import sys
 
-from simulator import CASES_DIR, HARNESS_DIR, use_firmware
-from simulator.runtime import MicroPythonMissing, run_micropython
+from simulator import CASES_DIR, use_firmware
+from simulator.runtime import MicroPythonMissing, run_harness
 
 
 def recommend_text(text, runtime):
-    """(exit code, stdout line or error line) from the harness on the chosen runtime."""
-    if runtime == "cpython":
-        use_firmware()
-        from simulator.harness import recommend
-
-        return recommend.recommend_text(text)
-    proc = run_micropython(script=HARNESS_DIR / "recommend.py", stdin=text)
-    out = (proc.stdout if proc.returncode == 0 else proc.stderr).strip()
-    if proc.returncode not in (0, 2):
-        last = out.splitlines()[-1] if out else "no output"
-        return 3, "error: micropython failed (exit %d): %s" % (proc.returncode, last)
-    return proc.returncode, out
+    """(exit code, output line or error line) from the recommend harness."""
+    code, out, err = run_harness("recommend", stdin=text, runtime=runtime)
+    if code not in (0, 2):  # the interpreter itself failed: show its last line
+        lines = (err or out).strip().splitlines() or ["no output"]
+        return 3, "error: %s failed (exit %d): %s" % (runtime, code, lines[-1])
+    return code, (out if code == 0 else err).strip()
 
 
 def cmd_recommend(args):

@@ -1,12 +1,14 @@
 """Run firmware code on the real MicroPython interpreter (unix port) in a subprocess."""
 
+import importlib
+import io
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from simulator import FIRMWARE_DIR, UNIX_SHIMS_DIR
+from simulator import FIRMWARE_DIR, HARNESS_DIR, UNIX_SHIMS_DIR, use_firmware
 
 # A microcontroller-sized heap: an ESP32 without PSRAM has about 112 KB free.
 DEFAULT_HEAPSIZE = "64K"
@@ -65,3 +67,23 @@ def run_micropython(
         env=micropython_env(extra_path),
         timeout=timeout_s,
     )
+
+
+def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEAPSIZE):
+    """Run simulator/harness/<name>.py on either runtime: the same file, the same stdin.
+
+    Returns (exit code, stdout, stderr). On CPython the harness runs in-process, on
+    MicroPython as a script in a subprocess; compare the two for parity.
+    """
+    if runtime == "micropython":
+        proc = run_micropython(
+            script=HARNESS_DIR / (name + ".py"), args=args, stdin=stdin, heapsize=heapsize
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+    if runtime != "cpython":
+        raise ValueError("runtime must be cpython or micropython")
+    use_firmware()
+    module = importlib.import_module("simulator.harness." + name)
+    out, err = io.StringIO(), io.StringIO()
+    code = module.main(list(args), io.StringIO(stdin), out, err)
+    return code, out.getvalue(), err.getvalue()
