@@ -9,11 +9,14 @@ FIRMWARE_DIR = REPO_DIR / "firmware"
 CPYTHON_SHIMS_DIR = PACKAGE_DIR / "shims" / "cpython"
 UNIX_SHIMS_DIR = PACKAGE_DIR / "shims" / "unix"
 HARNESS_DIR = PACKAGE_DIR / "harness"
+# Simulated hardware that must run on both runtimes (pin-level HX711, flash block device):
+# importable as top-level modules on CPython and on micropython alike.
+FAKES_DIR = PACKAGE_DIR / "fakes"
 CASES_DIR = PACKAGE_DIR / "cases"
 
 
 def use_firmware():
     """Make `import core...` resolve to firmware/ on CPython, with the MicroPython shims."""
-    for path in (str(CPYTHON_SHIMS_DIR), str(FIRMWARE_DIR)):
+    for path in (str(FAKES_DIR), str(CPYTHON_SHIMS_DIR), str(FIRMWARE_DIR)):
         if path not in sys.path:
             sys.path.insert(0, path)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simulator import FIRMWARE_DIR, HARNESS_DIR, UNIX_SHIMS_DIR, use_firmware
+from simulator import FAKES_DIR, FIRMWARE_DIR, HARNESS_DIR, UNIX_SHIMS_DIR, use_firmware
 
 # A microcontroller-sized heap: an ESP32 without PSRAM has about 112 KB free.
 DEFAULT_HEAPSIZE = "64K"
@@ -32,8 +32,8 @@ def micropython_binary():
 
 
 def micropython_env(extra_path=()):
-    # .frozen keeps the port's frozen modules (asyncio); then the firmware and unix fakes.
-    parts = [".frozen", str(FIRMWARE_DIR)]
+    # .frozen keeps the port's frozen modules (asyncio); then firmware, fakes, unix shims.
+    parts = [".frozen", str(FIRMWARE_DIR), str(FAKES_DIR)]
     if UNIX_SHIMS_DIR.is_dir():
         parts.append(str(UNIX_SHIMS_DIR))
     parts.extend(str(p) for p in extra_path)
