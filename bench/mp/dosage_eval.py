@@ -29,8 +29,12 @@ for item in cases:
     total_bytes += used
     worst_bytes = max(worst_bytes, used)
 
-print(json.dumps({
-    "us_per_eval": elapsed_us / (ROUNDS * len(cases)),
-    "bytes_mean": total_bytes // len(cases),
-    "bytes_worst": worst_bytes,
-}))
+print(
+    json.dumps(
+        {
+            "us_per_eval": elapsed_us / (ROUNDS * len(cases)),
+            "bytes_mean": total_bytes // len(cases),
+            "bytes_worst": worst_bytes,
+        }
+    )
+)

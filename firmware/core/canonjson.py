@@ -2,7 +2,16 @@
 # MicroPython's json has no sort_keys and orders dicts by hash, so both runtimes use this
 # to emit the same bytes. 6 digits also survive the boards' single-precision floats.
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The short escapes CPython's json uses, so both print the same bytes.
+_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
 
 
 def dumps(obj):

@@ -24,9 +24,15 @@ QST_Z_LIMIT = 10  # a |z| beyond this is a typing error, not a patient
 SESSIONS_MAX = 1000
 
 _FIELDS = (
-    ("age", "conditions", "contraindications", "history", "override", "qst", "region", "sex")
-    + FLAGS
-)
+    "age",
+    "conditions",
+    "contraindications",
+    "history",
+    "override",
+    "qst",
+    "region",
+    "sex",
+) + FLAGS
 _LAST_FIELDS = (
     "adjuncts",
     "aftercare",
@@ -184,7 +190,9 @@ def _parse_last(last):
     if not any(given):
         return None  # no dose was shown last time (contraindicated)
     if not all(given):
-        _fail("history.last", "gauge_mm, needles, depth and manipulation all set or all null", last)
+        _fail(
+            "history.last", "gauge_mm, needles, depth and manipulation all set or all null", last
+        )
     gauge = last["gauge_mm"]
     gauge_rung = -1
     if _is_number(gauge):

@@ -22,10 +22,6 @@ OLDER_AGE_YEARS = const(65)  # "older adults" heal more slowly (seed 000)
 DEFAULT_DOSE = (3, 6, 1, 1)  # first session, no factor: 0.25 mm, 6, intermediate, rotation
 QST_HIGH_Z = 1.0  # z >= this: sensitised (DESIGN 3, DFNS sign: positive = gain of function)
 QST_LOW_Z = -1.0  # z <= this: robust
-# One rung of progression per dimension (gauge, needles, depth, manipulation).
-STEP_UP = (0, 2, 1, 1)  # gauge follows today's sensitivity, not progression
-STEP_HOLD = (0, 0, 0, 0)
-STEP_DOWN = (-1, -2, -1, -1)
 # --- end of project choices ---
 
 _GAUGE = const(0)
@@ -35,106 +31,154 @@ _MANIP = const(3)
 _FLOOR = (0, NEEDLES_MIN, 0, 0)
 _CEILING = (len(GAUGES_MM_X100) - 1, NEEDLES_MAX, len(DEPTHS) - 1, len(MANIPULATIONS) - 1)
 
-# Effect opcodes: (op, ...) tuples in the table.
-_CAP = const(0)  # (_CAP, dim, rung): at most this rung
-_RAISE = const(1)  # (_RAISE, dim, rung): start here on a first session (gauge: every session)
-_STEP = const(2)  # (_STEP, vector): follow-up starts from the last dose moved by vector
-_ADD = const(3)  # (_ADD, adjunct)
-_DROP = const(4)  # (_DROP, adjunct): wins over _ADD
-_WARN = const(5)  # (_WARN, text)
-_CARE = const(6)  # (_CARE, text): extra after-care line
-_CAUTION = const(7)  # status at least caution
-_CONTRA = const(8)  # status contraindicated
-_NO_DOSE = const(9)  # show no dose
+# Effects are (op, dimension or 0, value) triples of ints; text rides in the row itself.
+_CAP = const(0)  # at most this rung
+_RAISE = const(1)  # start at this rung on a first session (gauge: every session)
+_STEP = const(2)  # on a follow-up, move the last dose's rung by this much
+_ADD = const(3)  # adjunct index into ADJUNCTS
+_DROP = const(4)  # adjunct index; wins over _ADD
+_STATUS = const(5)  # at least this index into _STATUSES
+_NO_DOSE = const(6)  # show no dose
+_MICRONEEDLING = const(0)
+_ESTIM = const(1)
+_CAUTION = const(1)
+_CONTRA = const(2)
 
 _MINIMAL = ((_CAP, _GAUGE, 0), (_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _DEPTH, 0), (_CAP, _MANIP, 0))
 _FEWER_BASIC = ((_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _MANIP, 0))
 _LESS_INTENSE = ((_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _DEPTH, 1), (_CAP, _MANIP, 1))
+_CONTRAINDICATED = ((_STATUS, 0, _CONTRA),)
+# One rung of progression (project choice): gauge follows today's sensitivity instead.
+_STEP_UP = ((_STEP, _NEEDLES, 2), (_STEP, _DEPTH, 1), (_STEP, _MANIP, 1))
+_STEP_DOWN = ((_STEP, _GAUGE, -1), (_STEP, _NEEDLES, -2), (_STEP, _DEPTH, -1), (_STEP, _MANIP, -1))
 
-
-def _contra(text):
-    return ((_CONTRA,), (_WARN, "Avoid needling: " + text))
-
-
-# (rule id, trigger, effects). A trigger is a tuple of clauses that must all hold; a clause
-# is a fact tag, or a tuple of tags of which any one will do. Tags come from _facts().
+# (rule id, trigger, effects, warning or None, extra after-care line or None).
+# A trigger is a tuple of clauses that must all hold; a clause is a fact tag, or a tuple of
+# tags of which any one will do. Tags come from _facts().
 RULES = (
-    ("CI-NEEDLE-PHOBIA", ("needle_phobia",), _contra("needle phobia")),
-    ("CI-INJECTION", ("injection_reaction",), _contra("abnormal injection reactions")),
-    ("CI-LYMPHEDEMA", ("lymphedema",), _contra("lymphedema")),
-    ("CI-BLEEDING", ("bleeding_disorder",), _contra("blood-clotting disorder")),
-    ("CI-IMMUNODEF", ("immunodeficiency",), _contra("immunodeficiency")),
+    (
+        "CI-NEEDLE-PHOBIA",
+        ("needle_phobia",),
+        _CONTRAINDICATED,
+        "Avoid needling: needle phobia",
+        None,
+    ),
+    (
+        "CI-INJECTION",
+        ("injection_reaction",),
+        _CONTRAINDICATED,
+        "Avoid needling: abnormal injection reactions",
+        None,
+    ),
+    ("CI-LYMPHEDEMA", ("lymphedema",), _CONTRAINDICATED, "Avoid needling: lymphedema", None),
+    (
+        "CI-BLEEDING",
+        ("bleeding_disorder",),
+        _CONTRAINDICATED,
+        "Avoid needling: blood-clotting disorder",
+        None,
+    ),
+    (
+        "CI-IMMUNODEF",
+        ("immunodeficiency",),
+        _CONTRAINDICATED,
+        "Avoid needling: immune deficiency",
+        None,
+    ),
     (
         "CI-GATE",
         ("contraindicated", "no_override"),
-        ((_NO_DOSE,), (_WARN, "No dose: needling needs a recorded clinician override")),
+        ((_NO_DOSE, 0, 0),),
+        "No dose: needling needs a recorded clinician override",
+        None,
     ),
     (
         "CI-OVERRIDE",
         ("contraindicated", "override"),
-        _MINIMAL + ((_WARN, "Clinician override recorded: minimal dose"),),
+        _MINIMAL,
+        "Clinician override recorded: minimal dose",
+        None,
     ),
-    ("CA-CHILD", ("child",), ((_CAUTION,), (_WARN, "Under 12: conservative dose")) + _MINIMAL),
+    (
+        "CA-CHILD",
+        ("child",),
+        ((_STATUS, 0, _CAUTION),) + _MINIMAL,
+        "Under 12: conservative dose",
+        None,
+    ),
     (
         "CA-PREGNANCY-T1",
         ("pregnancy_first_trimester",),
-        ((_CAUTION,), (_WARN, "First trimester: conservative dose, no e-stim"), (_DROP, "e-stim"))
-        + _MINIMAL,
+        ((_STATUS, 0, _CAUTION), (_DROP, 0, _ESTIM)) + _MINIMAL,
+        "First trimester: conservative dose, no e-stim",
+        None,
     ),
-    ("F-OLDER", ("older",), _FEWER_BASIC),
-    ("F-SLOW-HEALING", (("diabetes", "cancer"),), _FEWER_BASIC),
+    ("F-OLDER", ("older",), _FEWER_BASIC, None, None),
+    ("F-SLOW-HEALING", (("diabetes", "cancer"),), _FEWER_BASIC, None, None),
     (
         "F-INFLAMMATION",
         (("crohns", "fibromyalgia"),),
-        (
-            (_CAP, _GAUGE, 0),
-            (_CAP, _MANIP, 0),
-            (_WARN, "Systemic inflammation: no pistoning, rotation or tenting"),
-        ),
+        ((_CAP, _GAUGE, 0), (_CAP, _MANIP, 0)),
+        "Systemic inflammation: no pistoning, rotation or tenting",
+        None,
     ),
-    ("F-SENSITIVE", (("fibromyalgia", "chronic_fatigue"),), ((_CAP, _GAUGE, 0),)),
+    ("F-SENSITIVE", (("fibromyalgia", "chronic_fatigue"),), ((_CAP, _GAUGE, 0),), None, None),
     (
         "F-ACUTE",
         ("acute_injury",),
-        ((_CAP, _DEPTH, 0), (_CAP, _MANIP, 0), (_ADD, "microneedling")),
+        ((_CAP, _DEPTH, 0), (_CAP, _MANIP, 0), (_ADD, 0, _MICRONEEDLING)),
+        None,
+        None,
     ),
-    ("F-ILLNESS", ("recent_illness",), _LESS_INTENSE),
-    ("F-STRESS", ("high_stress",), _LESS_INTENSE),
+    ("F-ILLNESS", ("recent_illness",), _LESS_INTENSE, None, None),
+    ("F-STRESS", ("high_stress",), _LESS_INTENSE, None, None),
     (
         "F-EXERCISE",
         ("recent_exercise",),
-        ((_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _DEPTH, 1), (_CAP, _MANIP, 0), (_ADD, "e-stim")),
+        ((_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _DEPTH, 1), (_CAP, _MANIP, 0), (_ADD, 0, _ESTIM)),
+        None,
+        None,
     ),
-    ("Q-HIGH", ("qst_high",), ((_CAP, _MANIP, 0),)),
+    ("Q-HIGH", ("qst_high",), ((_CAP, _MANIP, 0),), None, None),
     # Sensitised: start superficial, then depth progresses one rung a session (seed 000).
-    ("Q-HIGH-START", ("qst_high", "first_session"), ((_CAP, _DEPTH, 0),)),
-    ("Q-LOW", ("qst_low",), ((_RAISE, _GAUGE, 4), (_RAISE, _DEPTH, 2), (_RAISE, _MANIP, 3))),
-    ("F-CHRONIC-START", ("chronic", "first_session"), ((_CAP, _MANIP, 0),)),
+    ("Q-HIGH-START", ("qst_high", "first_session"), ((_CAP, _DEPTH, 0),), None, None),
+    (
+        "Q-LOW",
+        ("qst_low",),
+        ((_RAISE, _GAUGE, 4), (_RAISE, _DEPTH, 2), (_RAISE, _MANIP, 3)),
+        None,
+        None,
+    ),
+    ("F-CHRONIC-START", ("chronic", "first_session"), ((_CAP, _MANIP, 0),), None, None),
     (
         "S-THORAX",
         ("thorax",),
-        (
-            (_CAP, _DEPTH, 0),
-            (_WARN, "Thorax: pneumothorax risk, depth capped at superficial"),
-            (_CARE, "Breathless or chest pain in the next days: seek care now."),
-        ),
+        ((_CAP, _DEPTH, 0),),
+        "Thorax: pneumothorax risk, depth capped at superficial",
+        "Breathless or chest pain in the next days: seek care now.",
     ),
-    ("P-RESPONSE-NONE", ("follow_up", "response_none"), ((_STEP, STEP_UP),)),
-    ("P-TOLERATED", ("follow_up", "response_tolerated"), ((_STEP, STEP_UP),)),
+    ("P-RESPONSE-NONE", ("follow_up", "response_none"), _STEP_UP, None, None),
+    ("P-TOLERATED", ("follow_up", "response_tolerated"), _STEP_UP, None, None),
     (
         "P-FLARE",
         ("follow_up", "response_flare"),
-        ((_STEP, STEP_DOWN), (_WARN, "Flare after the last session: one rung down")),
+        _STEP_DOWN,
+        "Flare after the last session: one rung down",
+        None,
     ),
     (
         "P-HOLD",
         ("follow_up", "response_unknown"),
-        ((_STEP, STEP_HOLD), (_WARN, "No response recorded: last dose repeated")),
+        (),
+        "No response recorded: last dose repeated",
+        None,
     ),
     (
         "P-NO-LAST-DOSE",
         ("returning", "no_last_dose"),
-        ((_WARN, "No last dose given: first-session dose"),),
+        (),
+        "No last dose given: first-session dose",
+        None,
     ),
 )
 
@@ -210,41 +254,36 @@ def _fires(trigger, tags):
 def recommend(case):
     tags = _facts(case)
     caps = list(_CEILING)
-    raises = list(DEFAULT_DOSE)
-    step = None
+    raises = [rung for rung in DEFAULT_DOSE]
+    steps = [0, 0, 0, 0]
     status = 0
     show_dose = True
-    added = []
-    dropped = []
+    adjuncts = [False, False]
+    dropped = [False, False]
     warnings = []
-    aftercare = list(AFTERCARE)
+    aftercare = [line for line in AFTERCARE]
     fired = []
-    for rule_id, trigger, effects in RULES:
+    for rule_id, trigger, effects, warning, care in RULES:
         if not _fires(trigger, tags):
             continue
         fired.append(rule_id)
-        for effect in effects:
-            op = effect[0]
+        if warning is not None:
+            warnings.append(warning)
+        if care is not None:
+            aftercare.append(care)
+        for op, dim, value in effects:
             if op == _CAP:
-                if effect[2] < caps[effect[1]]:
-                    caps[effect[1]] = effect[2]
+                caps[dim] = min(caps[dim], value)
             elif op == _RAISE:
-                if effect[2] > raises[effect[1]]:
-                    raises[effect[1]] = effect[2]
+                raises[dim] = max(raises[dim], value)
             elif op == _STEP:
-                step = effect[1]
+                steps[dim] = value
             elif op == _ADD:
-                added.append(effect[1])
+                adjuncts[value] = True
             elif op == _DROP:
-                dropped.append(effect[1])
-            elif op == _WARN:
-                warnings.append(effect[1])
-            elif op == _CARE:
-                aftercare.append(effect[1])
-            elif op == _CAUTION:
-                status = max(status, 1)
-            elif op == _CONTRA:
-                status = 2
+                dropped[value] = True
+            elif op == _STATUS:
+                status = max(status, value)
             elif op == _NO_DOSE:
                 show_dose = False
     result = {
@@ -264,21 +303,21 @@ def recommend(case):
             aftercare=[],
         )
         return result
-    last = case["history"]["last_dose"] if step is not None else None
-    dose = _dose(raises, caps, step, last)
+    last = case["history"]["last_dose"] if "follow_up" in tags else None
+    dose = _dose(raises, caps, steps, last)
     result.update(
         gauge_mm=GAUGES_MM_X100[dose[_GAUGE]] / 100,
         needles=dose[_NEEDLES],
         depth=DEPTHS[dose[_DEPTH]],
         manipulation=MANIPULATIONS[dose[_MANIP]],
-        adjuncts=[a for a in ADJUNCTS if a in added and a not in dropped],
+        adjuncts=[ADJUNCTS[i] for i in range(len(ADJUNCTS)) if adjuncts[i] and not dropped[i]],
         sessions_per_week=list(SESSIONS_PER_WEEK),
         aftercare=aftercare,
     )
     return result
 
 
-def _dose(raises, caps, step, last):
+def _dose(raises, caps, steps, last):
     # First session: start at the default, lifted by any raise. Follow-up: start from the
     # last dose moved one rung by the response; gauge is chosen afresh from today's
     # factors, and after a flare it is also held one rung below the last gauge.
@@ -286,9 +325,9 @@ def _dose(raises, caps, step, last):
     for dim in range(4):
         if last is None or dim == _GAUGE:
             value = raises[dim]
-            if last is not None and step[dim] < 0:
-                value = min(value, last[dim] + step[dim])
+            if last is not None and steps[dim] < 0:
+                value = min(value, last[dim] + steps[dim])
         else:
-            value = last[dim] + step[dim]
+            value = last[dim] + steps[dim]
         dose[dim] = max(_FLOOR[dim], min(value, caps[dim]))
     return dose

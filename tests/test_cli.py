@@ -1,0 +1,64 @@
+"""The command line a clinician or maintainer types: exit codes and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from simulator import REPO_DIR
+
+
+def simulator(*args, stdin=""):
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO_DIR,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_recommend_prints_one_json_recommendation(runtime):
+    case = {"age": 52, "sex": "F", "conditions": ["fibromyalgia"], "qst": {"z": 1.6}}
+    proc = simulator("recommend", "--runtime", runtime, stdin=json.dumps(case))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["gauge_mm"] == 0.16
+    assert proc.stdout.count("\n") == 1 and proc.stderr == ""
+
+
+BAD_INPUTS = [
+    ("{not json", "not valid JSON"),
+    ("", "not valid JSON"),
+    ('{"age": 40, "weight": 80}', 'unknown field "weight"'),
+    ('{"age": 130}', "age: a whole number from 0 to 120"),
+    ('{"age": "forty"}', "age: a whole number"),
+    ('{"sex": "F"}', "age: required"),
+    ('{"age": 40, "conditions": ["asthma"]}', "conditions: one of diabetes, cancer"),
+    ('{"age": 40, "chronic": "yes"}', "chronic: true or false"),
+    ('[{"age": 40}]', "case: a JSON object"),
+]
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+@pytest.mark.parametrize("stdin,message", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(runtime, stdin, message):
+    proc = simulator("recommend", "--runtime", runtime, stdin=stdin)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert message in lines[0]
+
+
+def test_demo_shows_the_seed_cases_on_the_screen():
+    proc = simulator("demo")
+    assert proc.returncode == 0, proc.stderr
+    for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain"):
+        assert title in proc.stdout
+    assert "|Gauge    0.16 mm|" in proc.stdout
+    assert "|Manip  pistoning|" in proc.stdout  # week 4 of the low back case
+    assert "NO NEEDLING" in proc.stdout
