@@ -138,8 +138,7 @@ def parse_case(obj):
         "qst_category": None,
         "history": None,
     }
-    for flag in FLAGS:
-        case[flag] = _bool(flag, obj.get(flag, False))
+    case["flags"] = tuple([flag for flag in FLAGS if _bool(flag, obj.get(flag, False))])
     if obj.get("region") is not None:
         case["region"] = _one_of("region", obj["region"], REGIONS)
     if obj.get("qst") is not None:

@@ -46,6 +46,7 @@ _CONTRA = const(2)
 
 _MINIMAL = ((_CAP, _GAUGE, 0), (_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _DEPTH, 0), (_CAP, _MANIP, 0))
 _FEWER_BASIC = ((_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _MANIP, 0))
+# Project choice: "reduce intensity" = fewest needles, no deep needling, up to rotation.
 _LESS_INTENSE = ((_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _DEPTH, 1), (_CAP, _MANIP, 1))
 _CONTRAINDICATED = ((_STATUS, 0, _CONTRA),)
 # One rung of progression (project choice): gauge follows today's sensitivity instead.
@@ -135,6 +136,7 @@ RULES = (
     (
         "F-EXERCISE",
         ("recent_exercise",),
+        # Project choice: "light needling" = fewest needles, no deep needling, basic only.
         ((_CAP, _NEEDLES, NEEDLES_MIN), (_CAP, _DEPTH, 1), (_CAP, _MANIP, 0), (_ADD, 0, _ESTIM)),
         None,
         None,
@@ -204,9 +206,7 @@ def qst_category(qst_z):
 def _facts(case):
     tags = set(case["conditions"])
     tags.update(case["contraindications"])
-    for flag in ("acute_injury", "recent_illness", "high_stress", "recent_exercise", "chronic"):
-        if case[flag]:
-            tags.add(flag)
+    tags.update(case["flags"])
     for ci in case["contraindications"]:
         if ci != "pregnancy_first_trimester":
             tags.add("contraindicated")
