@@ -258,8 +258,8 @@ def recommend(case):
     steps = [0, 0, 0, 0]
     status = 0
     show_dose = True
-    adjuncts = [False, False]
-    dropped = [False, False]
+    adjuncts = [False] * len(ADJUNCTS)
+    dropped = [False] * len(ADJUNCTS)
     warnings = []
     aftercare = [line for line in AFTERCARE]
     fired = []
