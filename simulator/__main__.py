@@ -1,10 +1,11 @@
-"""python -m simulator recommend | demo: the virtual bedside unit."""
+"""python -m simulator recommend | demo | measure: the virtual bedside unit."""
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from simulator import CASES_DIR, use_firmware
+from simulator import CASES_DIR, FIRMWARE_DIR, use_firmware
 from simulator.runtime import MicroPythonMissing, run_harness
 
 
@@ -74,6 +75,48 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_measure(args):
+    use_firmware()
+    from simulator.harness.measure import HEAPSIZE
+
+    path = Path(args.scenario)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _measure_error("scenario file %s not found; try %s" % (path, _EXAMPLE))
+    except IsADirectoryError:
+        return _measure_error(
+            "%s is a directory; give one scenario file, e.g. %s" % (path, _EXAMPLE)
+        )
+    except (OSError, UnicodeDecodeError) as err:
+        return _measure_error("cannot read scenario file %s (%s)" % (path, err))
+    reference = str(FIRMWARE_DIR / "data" / "qst_reference.json")
+    code, out, err = run_harness(
+        "measure",
+        stdin=text,
+        args=["--reference", reference],
+        runtime=args.runtime,
+        heapsize=HEAPSIZE,
+    )
+    if code == 0:
+        sys.stdout.write(out)
+        return 0
+    if code == 2:
+        sys.stderr.write(err)
+        return 2
+    lines = (err or out).strip().splitlines() or ["no output"]  # the interpreter itself failed
+    print("error: %s failed (exit %d): %s" % (args.runtime, code, lines[-1]), file=sys.stderr)
+    return 3
+
+
+_EXAMPLE = "simulator/scenarios/1_sensitised.json"
+
+
+def _measure_error(text):
+    print("error: " + text, file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,9 +126,15 @@ def main(argv=None):
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+    p = sub.add_parser(
+        "measure", help="run a measurement scenario -> per-trial and per-site results as JSON"
+    )
+    p.add_argument("--scenario", required=True, metavar="FILE", help="e.g. " + _EXAMPLE)
+    p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     args = parser.parse_args(argv)
+    commands = {"recommend": cmd_recommend, "demo": cmd_demo, "measure": cmd_measure}
     try:
-        return {"recommend": cmd_recommend, "demo": cmd_demo}[args.command](args)
+        return commands[args.command](args)
     except MicroPythonMissing as err:
         print("error: %s" % err, file=sys.stderr)
         return 2

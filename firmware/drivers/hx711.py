@@ -1,0 +1,149 @@
+# HX711 24-bit load-cell ADC. The two pins come in as objects (machine.Pin on the board, the
+# simulator's pin-level fake on a desktop) and time as a clock with the `time` module's
+# ticks_ms / ticks_diff / sleep_us, so the same code runs against virtual time.
+# Datasheet protocol: DOUT low = a conversion is ready; each PD_SCK pulse shifts one bit out,
+# MSB first, 24 bits two's complement; 1-3 more pulses choose input and gain of the NEXT
+# conversion (25 -> A/128, 26 -> B/32, 27 -> A/64); PD_SCK high for over 60 us powers the
+# chip down, so the bit loop keeps the clock high for one pin write only and runs with
+# interrupts off (an interrupt in mid-pulse could stretch it past 60 us).
+# Hot path: read() allocates nothing (bound methods are fetched once, in __init__).
+from micropython import const
+
+GAIN_A128 = const(128)
+GAIN_B32 = const(32)
+GAIN_A64 = const(64)
+
+# Faults are reported in .fault and read() returns None: a fault code is never a reading.
+FAULT_NONE = const(0)
+FAULT_TIMEOUT = const(1)  # no data-ready within timeout_ms: unplugged, powered down, dead
+# A true reading of exactly -1 is possible on a bridge balanced at zero; dropping it as a fault
+# costs one sample now and then, while letting -1 through would let a dead chip read as "0".
+FAULT_UNPOWERED = const(2)  # code -1 (0xFFFFFF): all ones from an unpowered chip
+FAULT_RAIL_HIGH = const(3)  # 0x7FFFFF: overload, or stuck by a broken bridge
+FAULT_RAIL_LOW = const(4)  # 0x800000: negative overload, or stuck by a broken bridge
+FAULT_NAMES = ("none", "no_data_ready", "unpowered", "rail_high", "rail_low")
+
+_CODE_MAX = const(0x7FFFFF)
+_CODE_MIN = const(-0x800000)
+_SIGN = const(0x800000)
+_WRAP = const(0x1000000)
+_SETTLE_READS = const(4)  # 50 ms output settling after power-up at 80 SPS (datasheet)
+_POWER_DOWN_US = const(80)  # over 60 us of PD_SCK high powers the chip down
+_TIMEOUT_MS = const(100)  # 8 periods at 80 SPS; at 10 SPS (RATE low) pass at least 250
+_POLL_US = const(200)
+
+
+def _irq_none():
+    return 0
+
+
+def _irq_restore_none(_state):
+    pass
+
+
+def _extra_pulses(gain):
+    if gain == GAIN_A128:
+        return 1
+    if gain == GAIN_B32:
+        return 2
+    if gain == GAIN_A64:
+        return 3
+    raise ValueError("hx711: gain must be 128, 64 (channel A) or 32 (channel B)")
+
+
+class HX711:
+    def __init__(
+        self,
+        dout,
+        pd_sck,
+        clock,
+        gain=GAIN_A128,
+        timeout_ms=_TIMEOUT_MS,
+        poll_us=_POLL_US,
+        disable_irq=None,
+        enable_irq=None,
+    ):
+        self._dout = dout.value
+        self._sck = pd_sck.value
+        self._clock = clock
+        self._irq_off = disable_irq or _irq_none
+        self._irq_on = enable_irq or _irq_restore_none
+        self.timeout_ms = timeout_ms
+        self.poll_us = poll_us
+        self.gain = gain
+        self._extra = _extra_pulses(gain)
+        self.fault = FAULT_NONE
+        self.saturated = False  # the last fault was a rail code (0x7FFFFF or 0x800000)
+        self.faults = 0  # fault readings since construction, for the event log
+        self.powered = True
+        self._sck(0)
+        # The chip may still hold another gain from before a soft reset: one read sets ours.
+        self._discard = 1
+
+    def ready(self):
+        """True when a conversion waits: lets an async task poll without blocking."""
+        return not self._dout()
+
+    def set_gain(self, gain):
+        self._extra = _extra_pulses(gain)
+        self.gain = gain
+        # The next read carries the new pulse count but returns a conversion at the old gain.
+        self._discard = max(self._discard, 1)
+
+    def power_down(self):
+        self._sck(0)
+        self._sck(1)
+        self._clock.sleep_us(_POWER_DOWN_US)
+        self.powered = False
+
+    def power_up(self):
+        self._sck(0)
+        self.powered = True
+        # After power-up the chip is at A/128 and needs settling; one more read applies our gain.
+        self._discard = _SETTLE_READS + (0 if self.gain == GAIN_A128 else 1)
+
+    def read(self):
+        """Counts of the next conversion, or None with .fault set. Waits at most timeout_ms for
+        each conversion (after power-up or a gain change, settling reads come first)."""
+        while self._discard > 0:
+            if self._read_one() is None:
+                return None
+            self._discard -= 1
+        return self._read_one()
+
+    def _read_one(self):
+        clock = self._clock
+        dout = self._dout
+        start_ms = clock.ticks_ms()
+        while dout():
+            if clock.ticks_diff(clock.ticks_ms(), start_ms) >= self.timeout_ms:
+                return self._failed(FAULT_TIMEOUT)
+            clock.sleep_us(self.poll_us)
+        sck = self._sck
+        state = self._irq_off()
+        value = 0
+        for _ in range(24):
+            sck(1)
+            sck(0)  # DOUT changed on the rising edge and holds until the next one
+            value = (value << 1) | dout()
+        for _ in range(self._extra):
+            sck(1)
+            sck(0)
+        self._irq_on(state)
+        if value & _SIGN:
+            value -= _WRAP
+        if value == -1:
+            return self._failed(FAULT_UNPOWERED)
+        if value == _CODE_MAX:
+            return self._failed(FAULT_RAIL_HIGH)
+        if value == _CODE_MIN:
+            return self._failed(FAULT_RAIL_LOW)
+        self.fault = FAULT_NONE
+        self.saturated = False
+        return value
+
+    def _failed(self, fault):
+        self.fault = fault
+        self.saturated = fault == FAULT_RAIL_HIGH or fault == FAULT_RAIL_LOW
+        self.faults += 1
+        return None

@@ -1,0 +1,243 @@
+"""core.qst: the reference table, lognormal conversion, z sign and rounding (also in float32),
+categories, side-to-side and widespread flags, and no z where no row fits."""
+
+import io
+import json
+import math
+import struct
+
+import pytest
+
+from core import case, qst
+from simulator import FIRMWARE_DIR
+from simulator.runtime import run_both
+
+REFERENCE = FIRMWARE_DIR / "data" / "qst_reference.json"
+
+# Published arithmetic mean and SD (issue 3) -> log10 kPa, computed independently below.
+PUBLISHED = {
+    "pan2024-thenar-M": (290.3, 91.3, 1.0),
+    "pan2024-thenar-F": (256.7, 94.8, 1.0),
+    "pan2024-masseter-M": (178.5, 56.7, 1.0),
+    "pan2024-masseter-F": (156.6, 58.4, 1.0),
+    "bordachar2019-upper_trapezius": (4.31, 2.09, 98.0665),
+    "bordachar2019-infraspinatus": (6.33, 2.25, 98.0665),
+    "bordachar2019-middle_deltoid": (5.60, 2.28, 98.0665),
+}
+# The converted rows, to 4 decimals (docs/measurement.md lists them).
+CONVERTED = {
+    "pan2024-thenar-M": (2.4424, 0.1334),
+    "pan2024-thenar-F": (2.3817, 0.1553),
+    "pan2024-masseter-M": (2.2308, 0.1347),
+    "pan2024-masseter-F": (2.1665, 0.1567),
+    "bordachar2019-upper_trapezius": (2.5801, 0.1996),
+    "bordachar2019-infraspinatus": (2.7671, 0.1498),
+    "bordachar2019-middle_deltoid": (2.7064, 0.1701),
+}
+
+
+@pytest.fixture(scope="module")
+def table():
+    return qst.load_reference(str(REFERENCE))
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def test_every_starting_row_is_there_with_its_source(table):
+    rows = {row["id"]: row for row in table["rows"]}
+    assert set(rows) == set(PUBLISHED)
+    for row in rows.values():
+        assert row["basis"] == "converted"
+        assert row["source"].startswith(("Pan et al., Brain and Behavior 2024", "Bordachar"))
+    assert rows["bordachar2019-infraspinatus"]["sex"] == "any"
+    assert (
+        rows["bordachar2019-infraspinatus"]["age_min"],
+        rows["bordachar2019-infraspinatus"]["age_max"],
+    ) == (18, 65)
+
+
+@pytest.mark.parametrize("row_id", sorted(PUBLISHED))
+def test_lognormal_conversion_reproduces_the_published_numbers(table, row_id):
+    row = next(r for r in table["rows"] if r["id"] == row_id)
+    mean, sd, to_kpa = PUBLISHED[row_id]
+    m, s = mean * to_kpa, sd * to_kpa
+    assert round(row["mean_log10"], 4) == CONVERTED[row_id][0]
+    assert round(row["sd_log10"], 4) == CONVERTED[row_id][1]
+    # back-convert: a lognormal with these log10 moments has arithmetic mean m and SD s
+    mu_ln = row["mean_log10"] * math.log(10)
+    var_ln = (row["sd_log10"] * math.log(10)) ** 2
+    back_m = math.exp(mu_ln + var_ln / 2)
+    back_s = back_m * math.sqrt(math.exp(var_ln) - 1)
+    assert back_m == pytest.approx(m, rel=1e-9) and back_s == pytest.approx(s, rel=1e-9)
+
+
+def test_conversion_in_single_precision_stays_within_1e_5(table):
+    f32_table = qst.load_reference(str(REFERENCE), fround=f32)
+    for exact, single in zip(table["rows"], f32_table["rows"], strict=True):
+        assert abs(exact["mean_log10"] - single["mean_log10"]) < 1e-5
+        assert abs(exact["sd_log10"] - single["sd_log10"]) < 1e-5
+
+
+def test_sign_convention_lower_threshold_is_positive(table):
+    row = qst.find_row(table, "thenar", "M", 30)
+    geometric_mean_x10 = round(10 ** row["mean_log10"] * 10)  # 276.9 kPa
+    assert qst.z_x100(geometric_mean_x10, row) == 0
+    assert qst.z_x100(1500, row) > 0  # 150 kPa: more sensitive than the reference
+    assert qst.z_x100(4500, row) < 0  # 450 kPa: less sensitive
+    # z = (mean - log10 PPT) / SD: 150 kPa at the male thenar
+    expected = (row["mean_log10"] - math.log10(150)) / row["sd_log10"]
+    assert qst.z_x100(1500, row) == round(expected * 100)
+
+
+def test_z_rounding_holds_in_float32(table):
+    # Boards compute in single precision: over every PPT from 5 to 2000 kPa the rounded z
+    # may differ by at most one step of 0.01, and rarely.
+    f32_table = qst.load_reference(str(REFERENCE), fround=f32)
+    differ = 0
+    for exact, single in zip(table["rows"], f32_table["rows"], strict=True):
+        for ppt_x10 in range(50, 20000, 7):
+            a = qst.z_x100(ppt_x10, exact)
+            b = qst.z_x100(ppt_x10, single, fround=f32)
+            assert abs(a - b) <= 1
+            differ += a != b
+    assert differ < 0.01 * 7 * len(range(50, 20000, 7))
+
+
+@pytest.mark.parametrize(
+    "z_x100, category", [(100, "high"), (99, "normal"), (-99, "normal"), (-100, "low")]
+)
+def test_category_cut_offs(z_x100, category):
+    assert qst.category(z_x100) == category
+
+
+def test_cut_offs_are_configurable_and_abnormal_is_beyond_1_96(table):
+    assert qst.category(150, high_x100=196) == "normal"
+    row = qst.find_row(table, "thenar", "F", 30)
+    for ppt_x10, abnormal in ((1100, True), (2400, False), (6500, True)):
+        score = qst.score(table, "thenar", "F", 30, ppt_x10)
+        assert score["abnormal"] is abnormal, (ppt_x10, score)
+        assert score["z_x100"] == qst.z_x100(ppt_x10, row)
+    assert qst.score(table, "thenar", "F", 30, 1200, high_x100=300)["category"] == "normal"
+
+
+def test_rows_by_site_sex_and_age(table):
+    assert qst.find_row(table, "thenar", "F", 30)["id"] == "pan2024-thenar-F"
+    assert qst.find_row(table, "masseter", "M", 80)["id"] == "pan2024-masseter-M"
+    assert qst.find_row(table, "upper_trapezius", "M", 40)["id"] == "bordachar2019-upper_trapezius"
+    assert qst.find_row(table, "upper_trapezius", "U", 18)["sex"] == "any"
+    assert qst.find_row(table, "upper_trapezius", "F", 66) is None  # outside 18-65
+    assert qst.find_row(table, "upper_trapezius", "F", None) is None  # age unknown
+    assert qst.find_row(table, "thenar", "U", 30) is None  # no pooled thenar row
+    assert qst.find_row(table, "gluteus_medius", "F", 30) is None
+
+
+def test_no_z_where_no_row_fits(table):
+    score = qst.score(table, "gluteus_medius", "F", 30, 3000)
+    assert score["z"] is None and score["category"] is None and score["ref"] is None
+    assert score["reason"] == "no reference row for gluteus_medius, sex F, age 30"
+    assert qst.score(table, "thenar", "F", 30, None)["reason"] == "no site value"
+    assert qst.case_qst(None) is None
+
+
+def test_side_to_side_over_35_percent_is_flagged():
+    assert qst.side_to_side(1000, 1350) == {"diff_pct_x10": 350, "flag": False}
+    assert qst.side_to_side(1351, 1000) == {"diff_pct_x10": 351, "flag": True}
+    assert qst.side_to_side(None, 1000) is None
+
+
+def _site(name, side, role, ppt_x10, z_x100):
+    return (name, side, role, ppt_x10, {"z_x100": z_x100})
+
+
+def test_widespread_needs_the_remote_site_sensitised_too():
+    local = _site("upper_trapezius", "R", "local", 1500, 202)
+    for remote_z, widespread in ((175, True), (50, False), (None, None)):
+        out = qst.compare([local, _site("thenar", "R", "remote", 1300, remote_z)])
+        assert out["local_to_remote"]["widespread"] is widespread
+        assert out["local_to_remote"]["ratio_pct_x10"] == 1154
+    relaxed = _site("upper_trapezius", "R", "local", 4000, 20)
+    out = qst.compare([relaxed, _site("thenar", "R", "remote", 1300, 175)])
+    assert out["local_to_remote"]["widespread"] is False  # nothing local to spread
+
+
+def test_compare_gives_the_ratios_without_any_z():
+    sites = [
+        _site("lumbar", "R", "local", 2400, None),
+        _site("lumbar", "L", None, 3840, None),
+        _site("gluteus", "R", "remote", 3260, None),
+    ]
+    out = qst.compare(sites)
+    assert out["side_to_side"] == [{"site": "lumbar", "diff_pct_x10": 600, "flag": True}]
+    assert out["local_to_remote"] == {
+        "local": "lumbar R",
+        "remote": "gluteus R",
+        "ratio_pct_x10": 736,
+        "widespread": None,
+    }
+    assert out["dosage_qst"] is None
+
+
+def test_the_dosage_case_takes_the_z():
+    for z_x100, z in ((202, 2.02), (-1234, -10.0), (1500, 10.0)):
+        qst_field = qst.case_qst(z_x100)
+        assert qst_field == {"z": z}
+        assert case.parse_case({"age": 40, "qst": qst_field})["qst_z"] == z
+
+
+def test_the_table_loads_from_a_file_object_and_can_be_in_log_units():
+    data = {
+        "version": "t1",
+        "rows": [
+            {
+                "id": "log-row",
+                "site": "thenar",
+                "sex": "any",
+                "age_min": None,
+                "age_max": None,
+                "basis": "log",
+                "mean_log10": 2.4,
+                "sd_log10": 0.15,
+                "source": "a test",
+            }
+        ],
+    }
+    table = qst.load_reference(io.StringIO(json.dumps(data)))
+    assert qst.score(table, "thenar", "U", None, 2512)["z_x100"] == 0  # 10**2.4 = 251.2 kPa
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"basis": "guess"}, "rows[0].basis: one of log, converted"),
+        ({"sex": "X"}, "rows[0].sex: one of F, M, any"),
+        ({"sd": 0}, "rows[0].sd: above 0"),
+        ({"unit": "psi"}, "rows[0].unit: one of kPa, kgf/cm2"),
+        ({"mean": "290"}, "rows[0].mean: a number"),
+        ({"age_min": 200}, "rows[0].age_min: null or whole years 0-120"),
+        ({"source": ""}, "rows[0].source: text"),
+    ],
+)
+def test_a_bad_row_is_refused_with_its_field(change, message):
+    row = json.loads(REFERENCE.read_text())["rows"][0]
+    row.update(change)
+    with pytest.raises(qst.QstError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        qst.parse_reference({"version": "bad", "rows": [row]})
+
+
+PARITY = r"""
+from core import canonjson, qst
+
+table = qst.load_reference("%s")
+out = []
+for row in table["rows"]:
+    out.append([row["id"], "%%.9f" %% row["mean_log10"], "%%.9f" %% row["sd_log10"]])
+    out.append([qst.z_x100(ppt, row) for ppt in range(50, 20000, 97)])
+print(canonjson.dumps(out))
+"""
+
+
+def test_same_z_scores_on_both_runtimes():
+    runs = run_both(PARITY % REFERENCE, heapsize="1M")
+    assert runs["cpython"] == runs["micropython"]

@@ -1,0 +1,171 @@
+"""core.scale: tare, span, zero tracking, the integer filter, units; exact against fractions."""
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from core import scale
+from core.scale import Scale, ScaleError, Window
+from simulator.runtime import run_both
+
+
+def calibrated(span_counts=430000, mass_g=2000, area_cm2_x100=100, tare=84000, filter_len=4):
+    s = Scale(area_cm2_x100=area_cm2_x100, filter_len=filter_len)
+    s.set_tare(tare)
+    s.calibrate(mass_g, tare + span_counts, 17)
+    return s
+
+
+def exact_kpa_x10(net, span_counts, mass_g, area_cm2_x100):
+    # grams on the probe -> kPa x 10: g * 9.80665 mN / (area cm2 * 1e-4 m2) / 100 Pa
+    grams = Fraction(net * mass_g, span_counts)
+    return grams * Fraction(980665, 1000000) * 100 / area_cm2_x100
+
+
+CALIBRATIONS = [
+    (430000, 2000, 100),  # 215 counts/g, 1 cm2
+    (990000, 5000, 100),
+    (-430000, 2000, 100),  # load cell wired the other way round
+    (15000, 20000, 100),  # a coarse cell: 0.75 counts/g, 0.13 kPa per count
+    (8000000, 20000, 100),  # a fine one
+    (430000, 2000, 50),  # 0.5 cm2 probe
+    (430000, 2000, 1000),  # 10 cm2
+]
+
+
+@pytest.mark.parametrize("span_counts, mass_g, area", CALIBRATIONS)
+def test_conversion_within_one_step_of_exact(span_counts, mass_g, area):
+    s = calibrated(span_counts, mass_g, area)
+    for net in list(range(-5000, 5000, 37)) + list(range(-(2**24), 2**24, 65537)):
+        exact = exact_kpa_x10(net, span_counts, mass_g, area)
+        assert abs(s.kpa_x10(net) - exact) <= 1 + abs(exact) / 20000, net
+
+
+@pytest.mark.parametrize("span_counts, mass_g, area", CALIBRATIONS)
+def test_no_product_leaves_a_boards_small_int(span_counts, mass_g, area):
+    # A 32-bit port keeps ints below 2**30 on the stack; anything bigger is a heap long.
+    s = calibrated(span_counts, mass_g, area)
+    assert 2**15 <= abs(s._mul) <= 2**16 and s._post >= 1
+    worst_net = 2**25  # two 24-bit codes apart
+    assert (worst_net >> 12) * abs(s._mul) + 2**16 < 2**30
+    assert 4095 * abs(s._mul) < 2**30
+
+
+def test_the_filter_settles_in_its_length_and_primes_on_the_first_reading():
+    s = calibrated()
+    assert s.update(84000) == 0  # primed: no ramp up from zero
+    load = 84000 + 43000  # 200 g on 1 cm2: 19.6 kPa
+    outputs = [s.update(load) for _ in range(4)]
+    assert outputs[0] < outputs[1] < outputs[2] < outputs[3] == 196
+    s.reset()
+    assert s.update(load) == 196  # re-primed after a fault, nothing from before
+
+
+def test_window_mean_spread_and_stability():
+    w = Window(4)
+    assert [w.add(v) for v in (10, 14, 12, 13)] == [False, False, False, True]
+    assert (w.mean(), w.spread(), w.stable(4), w.stable(3)) == (12, 4, True, False)
+    w.reset()
+    w.add(-7)
+    assert (w.mean(), w.stable()) == (-7, False)  # not full
+
+
+@pytest.mark.parametrize(
+    "mass_g, span, message",
+    [
+        (50, 430000, "mass_g"),
+        (25000, 430000, "mass_g"),
+        (2000, 500, "is it on the probe"),
+        (2000.0, 430000, "mass_g"),
+        (20000, 1000, "coarser than 0.8 kPa per count"),
+    ],
+)
+def test_bad_calibrations_are_refused(mass_g, span, message):
+    s = Scale()
+    s.set_tare(0)
+    with pytest.raises(ScaleError, match=message):
+        s.calibrate(mass_g, span, 1)
+    assert not s.calibrated()
+
+
+def test_zero_tracking_follows_slow_drift_at_rest_only():
+    s = calibrated()
+    counts_per_kpa_x10 = s.counts_for(1)  # about 219
+    reading = 84000
+    for _ in range(400):  # 5 s of drift, 0.2 kPa in all: creep at rest is tracked
+        reading += counts_per_kpa_x10 * 2 // 400 + 1
+        value = s.update(reading)
+    assert abs(value) <= 1
+    assert s.offset_counts > 84000
+
+    s = calibrated()
+    held = 84000 + s.counts_for(300)  # 30 kPa held still: far outside the band
+    for _ in range(400):
+        value = s.update(held)
+    assert value == 300 and s.offset_counts == 84000
+
+    s = calibrated()
+    for step in range(400):  # a slow 1 kPa/s ramp leaves the band before a window fills
+        value = s.update(84000 + s.counts_for(step * 10 // 80))
+    assert s.offset_counts == 84000
+
+    s = calibrated()
+    reading = 84000
+    for _ in range(20000):  # never more than 20 kPa from the tare in total
+        reading += s.counts_for(2) // 80
+        s.update(reading)
+    assert abs(s.offset_counts - 84000) <= s.counts_for(200)
+
+
+@pytest.mark.parametrize(
+    "kpa_x10, unit, area, expected",
+    [
+        (981, "kgf/cm2", 100, 100),  # 98.1 kPa = 1.00 kgf/cm2
+        (43100, "kgf/cm2", 100, 4395),
+        (100, "N", 100, 100),  # 10 kPa on 1 cm2 = 1 N
+        (100, "N", 50, 50),
+        (445, "lbf", 100, 100),  # 44.5 kPa on 1 cm2 = 1.00 lbf
+        (4448, "lbf", 100, 1000),
+        (1234, "kPa", 100, 12340),
+        (-981, "kgf/cm2", 100, -100),
+    ],
+)
+def test_units(kpa_x10, unit, area, expected):
+    assert scale.convert_x100(kpa_x10, unit, area) == expected
+
+
+def test_unit_formatting_without_floats():
+    assert scale.format_x100(4395) == "43.95"
+    assert scale.format_x100(-5) == "-0.05"
+    assert scale.format_kpa_x10(1234) == "123.4"
+    assert scale.format_kpa_x10(-7) == "-0.7"
+    with pytest.raises(ScaleError):
+        scale.convert_x100(1, "psi")
+
+
+PARITY = r"""
+from core import canonjson
+from core.scale import Scale
+
+out = []
+for span, mass, area in ((430000, 2000, 100), (-990000, 5000, 50), (15000, 20000, 100)):
+    s = Scale(area)
+    s.set_tare(1000)
+    s.calibrate(mass, 1000 + span, 3)
+    row = [s.counts_for(5), s.counts_for(2000)]
+    for net in range(-(1 << 24), 1 << 24, 999983):
+        row.append(s.kpa_x10(net))
+    reading = 1000
+    for i in range(300):
+        reading += (i * 7919) % 301 - 150
+        row.append(s.update(reading + (span // 10 if 100 < i < 200 else 0)))
+    out.append(row)
+print(canonjson.dumps(out))
+"""
+
+
+def test_same_pressures_on_run_both():
+    runs = run_both(PARITY)
+    assert runs["cpython"] == runs["micropython"]
+    assert len(json.loads(runs["cpython"])[0]) == 2 + 34 + 300
