@@ -3,22 +3,21 @@
 # allowed, in one line. Types are checked with `type(x) is`, never isinstance: on
 # MicroPython isinstance(True, int) is False, on CPython True.
 from core import canonjson
-from core.dosage import DEPTHS, GAUGES_MM_X100, MANIPULATIONS, NEEDLES_MAX, NEEDLES_MIN
-
-SEXES = ("F", "M", "U")
-CONDITIONS = ("diabetes", "cancer", "crohns", "fibromyalgia", "chronic_fatigue")
-FLAGS = ("acute_injury", "recent_illness", "high_stress", "recent_exercise", "chronic")
-REGIONS = ("head_neck", "shoulder", "thorax", "upper_limb", "lumbar", "hip", "lower_limb")
-CONTRAINDICATIONS = (
-    "needle_phobia",
-    "injection_reaction",
-    "lymphedema",
-    "bleeding_disorder",
-    "immunodeficiency",
-    "pregnancy_first_trimester",
+from core.vocab import (
+    CONDITIONS,
+    CONTRAINDICATIONS,
+    DEPTHS,
+    FLAGS,
+    GAUGES_MM_X100,
+    MANIPULATIONS,
+    NEEDLES_MAX,
+    NEEDLES_MIN,
+    QST_CATEGORIES,
+    REGIONS,
+    RESPONSES,
+    SEXES,
 )
-QST_CATEGORIES = ("high", "normal", "low")
-RESPONSES = ("none", "tolerated", "flare")
+
 AGE_MAX_YEARS = 120
 QST_Z_LIMIT = 10  # a |z| beyond this is a typing error, not a patient
 SESSIONS_MAX = 1000

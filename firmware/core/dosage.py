@@ -4,16 +4,20 @@
 # Input is a case from core.case.parse_case (already validated); see docs/dosage-rules.md.
 from micropython import const
 
+from core.vocab import (
+    ADJUNCTS,
+    DEPTHS,
+    GAUGES_MM_X100,
+    MANIPULATIONS,
+    NEEDLES_MAX,
+    NEEDLES_MIN,
+    STATUSES,
+)
+
 RULESET = "2026.11-r1"
 
-# Ladders, gentlest first. A dose is four rungs: (gauge index, needle count,
-# depth index, manipulation index).
-GAUGES_MM_X100 = (16, 18, 20, 25, 30)  # stock filament gauges, 0.16 to 0.30 mm (seed 000)
-DEPTHS = ("superficial", "intermediate", "deep")
-MANIPULATIONS = ("basic", "rotation", "tenting", "pistoning")
-ADJUNCTS = ("microneedling", "e-stim")
-NEEDLES_MIN = const(5)  # seed 000: "Begin with 5-10 per session"
-NEEDLES_MAX = const(10)
+# A dose is four rungs: (gauge index, needle count, depth index, manipulation index),
+# on the ladders of core.vocab.
 SESSIONS_PER_WEEK = (1, 2)  # seed 000: "1-2 sessions weekly"
 CHILD_AGE_YEARS = const(12)  # seed 001: "Children under 12 ... should be careful"
 
@@ -37,7 +41,7 @@ _RAISE = const(1)  # start at this rung on a first session (gauge: every session
 _STEP = const(2)  # on a follow-up, move the last dose's rung by this much
 _ADD = const(3)  # adjunct index into ADJUNCTS
 _DROP = const(4)  # adjunct index; wins over _ADD
-_STATUS = const(5)  # at least this index into _STATUSES
+_STATUS = const(5)  # at least this index into STATUSES
 _NO_DOSE = const(6)  # show no dose
 _MICRONEEDLING = const(0)
 _ESTIM = const(1)
@@ -192,8 +196,6 @@ AFTERCARE = (
     "No strenuous activity today; stretching is fine.",
 )
 
-_STATUSES = ("ok", "caution", "contraindicated")
-
 
 def qst_category(qst_z):
     if qst_z >= QST_HIGH_Z:
@@ -287,7 +289,7 @@ def recommend(case):
             elif op == _NO_DOSE:
                 show_dose = False
     result = {
-        "status": _STATUSES[status],
+        "status": STATUSES[status],
         "rules": fired,
         "ruleset": RULESET,
         "warnings": warnings,

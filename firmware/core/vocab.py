@@ -1,0 +1,28 @@
+# The words shared by the case input (core.case), the dosage rules (core.dosage) and the
+# stored records (core.record). Records store indexes into these tuples: append to them,
+# never reorder or remove (tests/test_record.py pins the order).
+from micropython import const
+
+SEXES = ("F", "M", "U")
+CONDITIONS = ("diabetes", "cancer", "crohns", "fibromyalgia", "chronic_fatigue")
+FLAGS = ("acute_injury", "recent_illness", "high_stress", "recent_exercise", "chronic")
+REGIONS = ("head_neck", "shoulder", "thorax", "upper_limb", "lumbar", "hip", "lower_limb")
+CONTRAINDICATIONS = (
+    "needle_phobia",
+    "injection_reaction",
+    "lymphedema",
+    "bleeding_disorder",
+    "immunodeficiency",
+    "pregnancy_first_trimester",
+)
+QST_CATEGORIES = ("high", "normal", "low")
+RESPONSES = ("none", "tolerated", "flare")
+STATUSES = ("ok", "caution", "contraindicated")
+
+# Dose ladders, gentlest first: a dose is a rung on each.
+GAUGES_MM_X100 = (16, 18, 20, 25, 30)  # stock filament gauges, 0.16 to 0.30 mm (seed 000)
+DEPTHS = ("superficial", "intermediate", "deep")
+MANIPULATIONS = ("basic", "rotation", "tenting", "pistoning")
+ADJUNCTS = ("microneedling", "e-stim")
+NEEDLES_MIN = const(5)  # seed 000: "Begin with 5-10 per session"
+NEEDLES_MAX = const(10)
