@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean powerloss
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# The exhaustive power-loss sweep (make test runs a bounded one): a cut at every flash
+# operation of every store workload, clean and torn, and a second cut at every operation
+# of every recovery. Takes several minutes.
+powerloss: $(STAMP)
+	ALGODOSE_POWERLOSS=full $(PY) -m pytest -q tests/test_powerloss.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -1,0 +1,153 @@
+# Runs on micropython: the store on LittleFS over a simulated 1 MB ESP32 flash partition
+# (4096-byte blocks, VfsLfs2 defaults). Prints one JSON object.
+import gc
+import json
+import time
+
+import vfs
+from fake_flash import FakeFlash
+
+from core import dosage, record, store
+
+MNT = "/bench"
+ROOT = MNT + "/log"
+BLOCK = 4096
+BLOCKS = 256  # 1 MB
+SITES = 6
+TRIALS = 3
+WALL_S = 1_790_000_000
+
+
+def mount(flash):
+    try:
+        vfs.umount(MNT)
+    except OSError:
+        pass
+    vfs.mount(vfs.VfsLfs2(flash), MNT)
+
+
+def fresh():
+    flash = FakeFlash(BLOCK, BLOCKS)
+    vfs.VfsLfs2.mkfs(flash)
+    mount(flash)
+    st = store.Store(ROOT)
+    st.open(0, None)
+    return flash, st
+
+
+class Clock:
+    t_ms = 0
+
+    def tick(self):
+        self.t_ms += 700
+        return self.t_ms
+
+
+def session(st, clock, number, policy):
+    # A realistic visit: start, 6 sites x 3 trials + a summary each, recommendation,
+    # response, one event. policy: "record" flushes after every record, "trial" at trial
+    # and session end, "session" at session end (and when the 1 KB batch fills).
+    def put(rtype, fields):
+        seq = st.append(rtype, clock.tick(), WALL_S + clock.t_ms // 1000, fields)
+        if policy == "record":
+            st.flush()
+        return seq
+
+    start = put(
+        record.TYPE_SESSION,
+        ("P-%04d" % (number % 10000), 47, "F", ["fibromyalgia"], ["chronic"], [], False,
+         "lumbar", 140, None, 3, "tolerated", [1, 6, 1, 1]),
+    )  # fmt: skip
+    for site in range(SITES):
+        for n in range(1, TRIALS + 1):
+            put(record.TYPE_TRIAL, (site, 1 + site % 2, n, 0, 0, 2950 + n, 3010, 497, 6100))
+            if policy == "trial":
+                st.flush()
+        put(record.TYPE_SITE, (site, 1 + site % 2, TRIALS, TRIALS, 0, 2952, 41, 130, "high"))
+    put(
+        record.TYPE_RECOMMENDATION,
+        ("caution", 16, 5, "superficial", "basic", [], [1, 2], [], dosage.RULESET),
+    )
+    put(record.TYPE_RESPONSE, ("tolerated", start))
+    put(record.TYPE_EVENT, (record.EV_OVERRIDE, 0, start, 0))
+    st.flush()
+
+
+def erases_per_trial(policy, sessions=20):
+    flash, st = fresh()
+    clock = Clock()
+    before = flash.erases
+    for number in range(sessions):
+        session(st, clock, number, policy)
+    vfs.umount(MNT)
+    return (flash.erases - before) / (sessions * SITES * TRIALS)
+
+
+def fill_partition():
+    flash, st = fresh()
+    clock = Clock()
+    sessions = 0
+    started = time.ticks_ms()
+    while True:
+        try:
+            session(st, clock, sessions, "session")  # the policy does not change the space
+        except store.StoreFull:
+            break
+        sessions += 1
+    fill_ms = time.ticks_diff(time.ticks_ms(), started)
+    stats = st.stats()
+    vfs.umount(MNT)
+    # Boot with a full log: the mount scan reads every segment.
+    mount(flash)
+    started = time.ticks_ms()
+    st = store.Store(ROOT)
+    st.open(0, None)
+    mount_ms = time.ticks_diff(time.ticks_ms(), started)
+    vfs.umount(MNT)
+    return sessions * SITES * TRIALS, stats, mount_ms, fill_ms
+
+
+def heap_per_append(wall_s):
+    flash, st = fresh()
+    fields = (2, 1, 1, 0, 0, 2950, 3010, 497, 6100)
+    worst = 0
+    total = 0
+    rounds = 20
+    for i in range(rounds):
+        st.flush()  # an empty batch: the append below does not flush
+        gc.collect()
+        gc.disable()
+        before = gc.mem_alloc()
+        st.append(record.TYPE_TRIAL, 1000 + i, wall_s, fields)
+        used = gc.mem_alloc() - before
+        gc.enable()
+        worst = max(worst, used)
+        total += used
+    vfs.umount(MNT)
+    return worst, total // rounds
+
+
+trials_fit, stats, mount_ms, fill_ms = fill_partition()
+worst, mean = heap_per_append(WALL_S)
+worst_nowall, _ = heap_per_append(None)
+print(
+    json.dumps(
+        {
+            "trial_bytes": record.size(record.TYPE_TRIAL, WALL_S, (0, 0, 0, 0, 0, 0, 0, 0, 0)),
+            "trial_bytes_no_clock": record.size(
+                record.TYPE_TRIAL, None, (0, 0, 0, 0, 0, 0, 0, 0, 0)
+            ),
+            "erases_session": erases_per_trial("session"),
+            "erases_trial": erases_per_trial("trial"),
+            "erases_record": erases_per_trial("record"),
+            "trials_fit": trials_fit,
+            "records_fit": stats["records"],
+            "log_bytes": stats["bytes"],
+            "mount_full_ms": mount_ms,
+            "fill_ms": fill_ms,
+            "heap_append_worst": worst,
+            "heap_append_mean": mean,
+            "heap_append_no_clock": worst_nowall,
+        }
+    )
+)

@@ -1,0 +1,725 @@
+# Binary records: what the store keeps on flash and the laptop decodes (DESIGN 5,
+# docs/storage.md). Little-endian. Every record:
+#   0 u8  type           (TYPE_*)
+#   1 u8  version | flags (bits 0-3 version, bit 7 clock valid, bits 4-6 zero)
+#   2 u8  length          (whole record, header to CRC)
+#   3 u32 seq             (never reused)
+#   7 u16 boot            (boot counter, low 16 bits)
+#   9 u32 uptime ms       (since that boot)
+#  13 u32 wall-clock s    (Unix time; present only when the clock-valid bit is set)
+#  13|17  payload         (per type, below)
+#  -4 u32 CRC32           (binascii.crc32 of every byte before it)
+# Vocabularies are stored as indexes and bitmasks over the tuples in core.case and
+# core.dosage: those tuples may grow at the end, never be reordered (tests pin them).
+# Encoding goes into the caller's buffer (struct.pack_into); decoding validates everything
+# and raises RecordError, so a caller never sees garbage as a reading.
+import binascii
+import struct
+
+from micropython import const
+
+from core.vocab import (
+    ADJUNCTS,
+    CONDITIONS,
+    CONTRAINDICATIONS,
+    DEPTHS,
+    FLAGS,
+    MANIPULATIONS,
+    QST_CATEGORIES,
+    REGIONS,
+    RESPONSES,
+    SEXES,
+    STATUSES,
+)
+
+TYPE_SESSION = const(1)
+TYPE_TRIAL = const(2)
+TYPE_SITE = const(3)
+TYPE_RECOMMENDATION = const(4)
+TYPE_RESPONSE = const(5)
+TYPE_CURVE = const(6)
+TYPE_EVENT = const(7)
+TYPE_NAMES = (None, "session", "trial", "site", "recommendation", "response", "curve", "event")
+
+# Field order of the tuple each encode() takes; decode() returns them under these names.
+FIELDS = (
+    (),
+    (
+        "code",
+        "age",
+        "sex",
+        "conditions",
+        "flags",
+        "contraindications",
+        "override",
+        "region",
+        "qst_z_x100",
+        "qst_category",
+        "sessions",
+        "last_response",
+        "last_dose",
+    ),
+    (
+        "site",
+        "side",
+        "trial",
+        "end",
+        "qc",
+        "ppt_kpa_x10",
+        "peak_kpa_x10",
+        "rate_kpa_s_x10",
+        "duration_ms",
+    ),
+    (
+        "site",
+        "side",
+        "trials",
+        "valid",
+        "flags",
+        "ppt_kpa_x10",
+        "cv_permille",
+        "z_x100",
+        "category",
+    ),
+    (
+        "status",
+        "gauge_mm_x100",
+        "needles",
+        "depth",
+        "manipulation",
+        "adjuncts",
+        "sessions_per_week",
+        "rules",
+        "ruleset",
+    ),
+    ("response", "session_seq"),
+    ("trial_seq", "part", "interval_ms", "samples_kpa_x10"),
+    ("code", "detail", "a", "b"),
+)
+
+SIDE_NONE = const(0)
+SIDE_LEFT = const(1)
+SIDE_RIGHT = const(2)
+# How a trial ended is core.ppt's code (an index into ppt.END_NAMES: stop, release,
+# ceiling, ...), stored as is in 3 bits, like the QC flags byte.
+END_MAX = const(7)
+TRIAL_MAX = const(7)  # the trial number is 3 bits; larger numbers are stored as 7
+DURATION_MAX_MS = const(65535)  # u16; a longer trial is stored as 65535 (65.5 s or more)
+CURVE_MAX_SAMPLES = const(100)
+CODE_MAX_CHARS = const(16)
+
+EV_BOOT = const(1)  # detail: reset cause (the app's code); a: records found at mount
+EV_FAULT = const(2)  # detail: fault code (sensor, ...); a, b: fault data
+EV_TIME_SET = const(3)  # a: clock before (0 when it was not valid), b: clock set to (Unix s)
+EV_OVERRIDE = const(4)  # a: seq of the session start the clinician overrode
+EV_STORE = const(5)  # detail: ST_*; a: seq or segment where found; b: bytes involved
+ST_CORRUPT = const(1)  # bytes that fail the CRC were skipped inside a segment
+ST_TORN = const(2)  # the end of a segment is an incomplete record (a cut on a non-atomic fs)
+ST_STATE = const(3)  # the state file was missing or bad: rebuilt from the log
+ST_EMPTY = const(4)  # an empty segment (a cut before its first flush) was removed
+ST_IO = const(5)  # a flush failed with an I/O error; b: errno
+ST_ORDER = const(6)  # a record with a sequence number not above the previous was skipped
+
+HEADER_BYTES = const(13)
+WALL_BYTES = const(4)
+CRC_BYTES = const(4)
+MAX_BYTES = const(255)
+_VERSION = const(1)  # every type is at version 1
+_CLOCK_VALID = const(0x80)
+_RESERVED = const(0x70)
+_NONE8 = const(0xFF)
+_NONE16 = const(0xFFFF)
+_NONE_I16 = const(-32768)
+_U32 = const(0xFFFFFFFF)
+
+# Fixed payload sizes (0 = variable), and the least a variable one can be.
+_PAYLOAD = (0, 0, 11, 13, 0, 5, 0, 10)
+_PAYLOAD_MIN = (0, 20, 11, 13, 10, 5, 10, 10)
+_HEADER = "<BBBIHI"
+_TRIAL = "<BBBHHHH"
+_SITE = "<BBBBBHHhB"
+_EVENT = "<BBII"
+_RESPONSE = "<BI"
+
+
+class RecordError(ValueError):
+    pass
+
+
+def _bad(what, value):
+    raise RecordError("%s: out of range (got %r)" % (what, value))
+
+
+def _int(what, value, low, high):
+    if type(value) is not int or not low <= value <= high:
+        _bad(what, value)
+    return value
+
+
+def _index(what, value, vocab, none_code):
+    # A name from vocab, or None when none_code >= 0: stored as 0 / 1 + index.
+    if value is None and none_code >= 0:
+        return none_code
+    if type(value) is not str or value not in vocab:
+        _bad(what, value)
+    return vocab.index(value) + (1 if none_code == 0 else 0)
+
+
+def _mask(what, names, vocab):
+    if type(names) is not list and type(names) is not tuple:
+        _bad(what, names)
+    bits = 0
+    for name in names:
+        if type(name) is not str or name not in vocab:
+            _bad(what, name)
+        bits |= 1 << vocab.index(name)
+    return bits
+
+
+def _names(what, bits, vocab):
+    if bits >> len(vocab):
+        raise RecordError("%s: unknown bits 0x%x" % (what, bits))
+    return [vocab[i] for i in range(len(vocab)) if bits >> i & 1]
+
+
+def _ascii(what, text, low, high):
+    if type(text) is not str or not low <= len(text) <= high:
+        _bad(what, text)
+    for ch in text:
+        if not " " < ch <= "~":
+            _bad(what, text)
+    return text
+
+
+def _code(code):
+    # A pseudonymous patient code, never a name: A-Z 0-9 - only, with at least one digit.
+    _ascii("code", code, 1, CODE_MAX_CHARS)
+    digit = False
+    for ch in code:
+        if "0" <= ch <= "9":
+            digit = True
+        elif not ("A" <= ch <= "Z" or ch == "-"):
+            _bad("code", code)
+    if not digit:
+        _bad("code", code)
+    return code
+
+
+def _rule_bytes():
+    return (len(_this_ruleset()[1]) + 7) // 8
+
+
+def _payload_size(rtype, fields):
+    fixed = _PAYLOAD[rtype]
+    if fixed:
+        return fixed
+    if rtype == TYPE_SESSION:
+        return 19 + len(fields[0])
+    if rtype == TYPE_RECOMMENDATION:
+        return 9 + _rule_bytes() + len(fields[8])
+    return 8 + 2 * len(fields[3])  # curve
+
+
+def size(rtype, wall_s, fields):
+    """Bytes encode() will write for this record."""
+    if type(rtype) is not int or not TYPE_SESSION <= rtype <= TYPE_EVENT:
+        raise RecordError("type: unknown record type %r" % (rtype,))
+    if type(fields) is not tuple or len(fields) != len(FIELDS[rtype]):
+        raise RecordError(
+            "%s: fields must be a tuple of %d" % (TYPE_NAMES[rtype], len(FIELDS[rtype]))
+        )
+    n = HEADER_BYTES + _payload_size(rtype, fields) + CRC_BYTES
+    return n + WALL_BYTES if wall_s is not None else n
+
+
+def encode(buf, off, rtype, seq, boot, uptime_ms, wall_s, fields):
+    """Writes one record into buf at off; returns its length. wall_s None: clock not valid.
+
+    Raises RecordError for a value out of range, before writing anything past off.
+    """
+    n = size(rtype, wall_s, fields)
+    if off < 0 or off + n > len(buf):
+        raise RecordError("buffer: no room for %d bytes at %d" % (n, off))
+    _int("seq", seq, 1, _U32)
+    _int("boot", boot, 0, 0xFFFF)
+    _int("uptime_ms", uptime_ms, 0, _U32)
+    flags = _VERSION
+    p = off + HEADER_BYTES
+    if wall_s is not None:
+        _int("wall_s", wall_s, 0, _U32)
+        flags |= _CLOCK_VALID
+        p += WALL_BYTES
+    # Validate and pack the payload first: a bad field leaves no header behind.
+    if rtype == TYPE_TRIAL:
+        _pack_trial(buf, p, fields)
+    elif rtype == TYPE_SITE:
+        _pack_site(buf, p, fields)
+    elif rtype == TYPE_EVENT:
+        code, detail, a, b = fields
+        struct.pack_into(
+            _EVENT,
+            buf,
+            p,
+            _int("code", code, 1, 255),
+            _int("detail", detail, 0, 255),
+            _int("a", a, 0, _U32),
+            _int("b", b, 0, _U32),
+        )
+    elif rtype == TYPE_RESPONSE:
+        struct.pack_into(
+            _RESPONSE,
+            buf,
+            p,
+            _index("response", fields[0], RESPONSES, -1),
+            _int("session_seq", fields[1], 0, _U32),
+        )
+    elif rtype == TYPE_CURVE:
+        _pack_curve(buf, p, fields)
+    elif rtype == TYPE_SESSION:
+        _pack_session(buf, p, fields)
+    else:
+        _pack_recommendation(buf, p, fields)
+    struct.pack_into(_HEADER, buf, off, rtype, flags, n, seq, boot, uptime_ms)
+    if wall_s is not None:
+        struct.pack_into("<I", buf, off + HEADER_BYTES, wall_s)
+    end = off + n - CRC_BYTES
+    # A memoryview slice is the one allocation here; pass a memoryview to avoid a second.
+    view = buf if type(buf) is memoryview else memoryview(buf)
+    struct.pack_into("<I", buf, end, binascii.crc32(view[off:end]))
+    return n
+
+
+def _pack_trial(buf, p, fields):
+    site, side, trial, end, qc, ppt, peak, rate, duration_ms = fields
+    _int("site", site, 0, 255)
+    _int("side", side, 0, 2)
+    _int("trial", trial, 0, 0x7FFFFFFF)
+    _int("end", end, 0, END_MAX)
+    _int("qc", qc, 0, 255)
+    _int("duration_ms", duration_ms, 0, _U32)
+    # Saturate rather than refuse: a trial must never be lost to a counter overflow.
+    trial = min(trial, TRIAL_MAX)
+    struct.pack_into(
+        _TRIAL,
+        buf,
+        p,
+        site,
+        side | end << 2 | trial << 5,
+        qc,
+        _int("ppt_kpa_x10", ppt, 0, 0xFFFF),
+        _int("peak_kpa_x10", peak, 0, 0xFFFF),
+        _int("rate_kpa_s_x10", rate, 0, 0xFFFF),
+        min(duration_ms, DURATION_MAX_MS),
+    )
+
+
+def _pack_site(buf, p, fields):
+    site, side, trials, valid, flags, ppt, cv, z, category = fields
+    struct.pack_into(
+        _SITE,
+        buf,
+        p,
+        _int("site", site, 0, 255),
+        _int("side", side, 0, 2),
+        _int("trials", trials, 0, 255),
+        _int("valid", valid, 0, trials),
+        _int("flags", flags, 0, 255),
+        _NONE16 if ppt is None else _int("ppt_kpa_x10", ppt, 0, 0xFFFE),
+        _NONE16 if cv is None else _int("cv_permille", cv, 0, 0xFFFE),
+        _NONE_I16 if z is None else _int("z_x100", z, -32767, 32767),
+        _index("category", category, QST_CATEGORIES, 0),
+    )
+
+
+def _pack_curve(buf, p, fields):
+    trial_seq, part, interval_ms, samples = fields
+    if type(samples) is not list and type(samples) is not tuple:
+        _bad("samples_kpa_x10", samples)
+    if not 1 <= len(samples) <= CURVE_MAX_SAMPLES:
+        _bad("samples_kpa_x10 count", len(samples))
+    for sample in samples:
+        _int("samples_kpa_x10", sample, 0, 0xFFFF)
+    struct.pack_into(
+        "<IBHB",
+        buf,
+        p,
+        _int("trial_seq", trial_seq, 0, _U32),
+        _int("part", part, 0, 255),
+        _int("interval_ms", interval_ms, 1, 0xFFFF),
+        len(samples),
+    )
+    p += 8
+    for sample in samples:
+        struct.pack_into("<H", buf, p, sample)
+        p += 2
+
+
+def _pack_session(buf, p, fields):
+    (code, age, sex, conditions, flags, contra, override, region, z, category, sessions,
+     response, last_dose) = fields  # fmt: skip
+    code = _code(code)
+    if type(override) is not bool:
+        _bad("override", override)
+    if last_dose is None:
+        dose = (_NONE8, _NONE8, _NONE8, _NONE8)
+    else:
+        if type(last_dose) is not list and type(last_dose) is not tuple or len(last_dose) != 4:
+            _bad("last_dose", last_dose)
+        for rung in last_dose:
+            _int("last_dose", rung, 0, 254)
+        dose = last_dose
+    values = (
+        _int("age", age, 0, 254),
+        _index("sex", sex, SEXES, -1),
+        _mask("conditions", conditions, CONDITIONS),
+        _mask("flags", flags, FLAGS),
+        _mask("contraindications", contra, CONTRAINDICATIONS),
+        1 if override else 0,
+        _index("region", region, REGIONS, 0),
+        _NONE_I16 if z is None else _int("qst_z_x100", z, -32767, 32767),
+        _index("qst_category", category, QST_CATEGORIES, 0),
+        _NONE16 if sessions is None else _int("sessions", sessions, 0, 0xFFFE),
+        _index("last_response", response, RESPONSES, 0),
+    )
+    buf[p] = len(code)
+    p += 1
+    for i in range(len(code)):
+        buf[p + i] = ord(code[i])
+    p += len(code)
+    struct.pack_into("<BBBBBBBhBHB", buf, p, *values)
+    p += 14
+    for i in range(4):
+        buf[p + i] = dose[i]
+
+
+def _pack_recommendation(buf, p, fields):
+    status, gauge, needles, depth, manipulation, adjuncts, per_week, rules, ruleset = fields
+    _ascii("ruleset", ruleset, 1, 32)
+    if per_week is None:
+        week = 0
+    else:
+        if type(per_week) is not list and type(per_week) is not tuple or len(per_week) != 2:
+            _bad("sessions_per_week", per_week)
+        week = _int("sessions_per_week", per_week[0], 1, 15)
+        week |= _int("sessions_per_week", per_week[1], per_week[0], 15) << 4
+    if type(rules) is not list and type(rules) is not tuple:
+        _bad("rules", rules)
+    ids = _rule_ids(ruleset)
+    if ids is None:
+        raise RecordError(
+            "ruleset: only this firmware's ruleset %s can be encoded" % _this_ruleset()[0]
+        )
+    bits = _mask("rules", rules, ids)
+    struct.pack_into(
+        "<BBBBBBB",
+        buf,
+        p,
+        _index("status", status, STATUSES, -1),
+        0 if gauge is None else _int("gauge_mm_x100", gauge, 1, 255),
+        0 if needles is None else _int("needles", needles, 1, 255),
+        _index("depth", depth, DEPTHS, 0),
+        _index("manipulation", manipulation, MANIPULATIONS, 0),
+        _mask("adjuncts", adjuncts, ADJUNCTS),
+        week,
+    )
+    p += 7
+    nbytes = _rule_bytes()
+    buf[p] = nbytes
+    p += 1
+    for i in range(nbytes):
+        buf[p + i] = bits >> (8 * i) & 0xFF
+    p += nbytes
+    buf[p] = len(ruleset)
+    p += 1
+    for i in range(len(ruleset)):
+        buf[p + i] = ord(ruleset[i])
+
+
+_RULESET = None
+
+
+def _this_ruleset():
+    # (name, rule ids) of this firmware's table. Imported on first use: the rule table is
+    # the largest module, and only the code that runs the rules records recommendations.
+    global _RULESET
+    if _RULESET is None:
+        from core import dosage
+
+        _RULESET = (dosage.RULESET, tuple([rule[0] for rule in dosage.RULES]))
+    return _RULESET
+
+
+def _rule_ids(ruleset):
+    # The rule bitmask is over RULES order of the ruleset named in the record; only this
+    # firmware's table is known here (the host keeps older tables by ruleset name).
+    name, ids = _this_ruleset()
+    return ids if ruleset == name else None
+
+
+def check(buf, off, end):
+    """Length of the valid record at buf[off:end], 0 if none starts there, -1 if incomplete.
+
+    Checks type, version, length and CRC, not the payload: what the store needs to scan.
+    """
+    if end - off < 3:
+        return -1
+    rtype = buf[off]
+    flags = buf[off + 1]
+    n = buf[off + 2]
+    if not TYPE_SESSION <= rtype <= TYPE_EVENT or flags & 0x7F != _VERSION:
+        return 0
+    low = HEADER_BYTES + CRC_BYTES + (WALL_BYTES if flags & _CLOCK_VALID else 0)
+    fixed = _PAYLOAD[rtype]
+    if (fixed and n != low + fixed) or n < low + _PAYLOAD_MIN[rtype]:
+        return 0
+    if end - off < n:
+        return -1
+    crc = binascii.crc32(memoryview(buf)[off : off + n - CRC_BYTES])
+    if crc != struct.unpack_from("<I", buf, off + n - CRC_BYTES)[0]:
+        return 0
+    return n
+
+
+def seq_of(buf, off):
+    return struct.unpack_from("<I", buf, off + 3)[0]
+
+
+def decode(buf, off=0, end=-1):
+    """One record at buf[off:] as a dict: type name, header and the type's fields.
+
+    Raises RecordError for anything that is not exactly one valid record (a wrong CRC,
+    length, type, version or field value).
+    """
+    if end < 0:
+        end = len(buf)
+    n = check(buf, off, end)
+    if n <= 0:
+        raise RecordError("record: incomplete" if n < 0 else "record: bad type, length or CRC")
+    if off + n != end:
+        raise RecordError("record: %d bytes, but %d given" % (n, end - off))
+    rtype, flags, _, seq, boot, uptime_ms = struct.unpack_from(_HEADER, buf, off)
+    p = off + HEADER_BYTES
+    wall_s = None
+    if flags & _CLOCK_VALID:
+        wall_s = struct.unpack_from("<I", buf, p)[0]
+        p += WALL_BYTES
+    out = {
+        "type": TYPE_NAMES[rtype],
+        "seq": seq,
+        "boot": boot,
+        "uptime_ms": uptime_ms,
+        "wall_s": wall_s,
+    }
+    stop = off + n - CRC_BYTES
+    if rtype == TYPE_TRIAL:
+        _unpack_trial(buf, p, out)
+    elif rtype == TYPE_SITE:
+        _unpack_site(buf, p, out)
+    elif rtype == TYPE_EVENT:
+        code, detail, a, b = struct.unpack_from(_EVENT, buf, p)
+        if code == 0:
+            raise RecordError("event: code 0")
+        out.update(code=code, detail=detail, a=a, b=b)
+    elif rtype == TYPE_RESPONSE:
+        response, session_seq = struct.unpack_from(_RESPONSE, buf, p)
+        out["response"] = _name("response", response, RESPONSES, -1)
+        out["session_seq"] = session_seq
+    elif rtype == TYPE_CURVE:
+        _unpack_curve(buf, p, stop, out)
+    elif rtype == TYPE_SESSION:
+        _unpack_session(buf, p, stop, out)
+    else:
+        _unpack_recommendation(buf, p, stop, out)
+    return out
+
+
+def fields_of(decoded):
+    """The encode() fields tuple of a decoded record (a round trip)."""
+    return tuple([decoded[name] for name in FIELDS[TYPE_NAMES.index(decoded["type"])]])
+
+
+def _name(what, code, vocab, none_code):
+    if none_code >= 0 and code == none_code:
+        return None
+    index = code - (1 if none_code == 0 else 0)
+    if not 0 <= index < len(vocab):
+        raise RecordError("%s: unknown code %d" % (what, code))
+    return vocab[index]
+
+
+def _unpack_trial(buf, p, out):
+    site, packed, qc, ppt, peak, rate, duration_ms = struct.unpack_from(_TRIAL, buf, p)
+    side = packed & 3
+    if side > 2:
+        raise RecordError("trial: side %d unknown" % side)
+    out.update(
+        site=site,
+        side=side,
+        trial=packed >> 5,
+        end=packed >> 2 & END_MAX,
+        qc=qc,
+        ppt_kpa_x10=ppt,
+        peak_kpa_x10=peak,
+        rate_kpa_s_x10=rate,
+        duration_ms=duration_ms,
+    )
+
+
+def _unpack_site(buf, p, out):
+    site, side, trials, valid, flags, ppt, cv, z, category = struct.unpack_from(_SITE, buf, p)
+    if side > 2 or valid > trials:
+        raise RecordError("site: side %d or %d valid of %d trials" % (side, valid, trials))
+    out.update(
+        site=site,
+        side=side,
+        trials=trials,
+        valid=valid,
+        flags=flags,
+        ppt_kpa_x10=None if ppt == _NONE16 else ppt,
+        cv_permille=None if cv == _NONE16 else cv,
+        z_x100=None if z == _NONE_I16 else z,
+        category=_name("category", category, QST_CATEGORIES, 0),
+    )
+
+
+def _unpack_curve(buf, p, stop, out):
+    trial_seq, part, interval_ms, count = struct.unpack_from("<IBHB", buf, p)
+    if stop - p != 8 + 2 * count or not 1 <= count <= CURVE_MAX_SAMPLES:
+        raise RecordError("curve: sample count does not match the length")
+    if interval_ms == 0:
+        raise RecordError("curve: interval 0")
+    p += 8
+    out.update(
+        trial_seq=trial_seq,
+        part=part,
+        interval_ms=interval_ms,
+        samples_kpa_x10=[struct.unpack_from("<H", buf, p + 2 * i)[0] for i in range(count)],
+    )
+
+
+def _text(what, buf, p, stop, low, high):
+    n = buf[p]
+    if not low <= n <= high or p + 1 + n > stop:
+        raise RecordError("%s: bad length %d" % (what, n))
+    chars = []
+    for i in range(n):
+        byte = buf[p + 1 + i]
+        if not 32 < byte < 127:
+            raise RecordError("%s: not printable ASCII" % what)
+        chars.append(chr(byte))
+    return "".join(chars), p + 1 + n
+
+
+def _unpack_session(buf, p, stop, out):
+    code, p = _text("code", buf, p, stop, 1, CODE_MAX_CHARS)
+    if p + 18 != stop:
+        raise RecordError("session: length does not match the code")
+    _code_checked(code)
+    (age, sex, conditions, flags, contra, options, region, z, category, sessions,
+     response) = struct.unpack_from("<BBBBBBBhBHB", buf, p)  # fmt: skip
+    if options > 1 or age == _NONE8:
+        raise RecordError("session: bad options or age")
+    dose = [buf[p + 14 + i] for i in range(4)]
+    if dose == [_NONE8] * 4:
+        last_dose = None
+    elif _NONE8 in dose:
+        raise RecordError("session: last dose half missing")
+    else:
+        last_dose = dose
+    out.update(
+        code=code,
+        age=age,
+        sex=_name("sex", sex, SEXES, -1),
+        conditions=_names("conditions", conditions, CONDITIONS),
+        flags=_names("flags", flags, FLAGS),
+        contraindications=_names("contraindications", contra, CONTRAINDICATIONS),
+        override=options == 1,
+        region=_name("region", region, REGIONS, 0),
+        qst_z_x100=None if z == _NONE_I16 else z,
+        qst_category=_name("qst_category", category, QST_CATEGORIES, 0),
+        sessions=None if sessions == _NONE16 else sessions,
+        last_response=_name("last_response", response, RESPONSES, 0),
+        last_dose=last_dose,
+    )
+
+
+def _code_checked(code):
+    try:
+        _code(code)
+    except RecordError:
+        raise RecordError("session: not a patient code") from None
+
+
+def _unpack_recommendation(buf, p, stop, out):
+    status, gauge, needles, depth, manipulation, adjuncts, week = struct.unpack_from(
+        "<BBBBBBB", buf, p
+    )
+    p += 7
+    nbytes = buf[p]
+    if p + 1 + nbytes >= stop:
+        raise RecordError("recommendation: rule mask too long")
+    bits = 0
+    for i in range(nbytes):
+        bits |= buf[p + 1 + i] << (8 * i)
+    ruleset, p = _text("ruleset", buf, p + 1 + nbytes, stop, 1, 32)
+    if p != stop:
+        raise RecordError("recommendation: length does not match")
+    lo = week & 15
+    hi = week >> 4
+    if week and not 1 <= lo <= hi:
+        raise RecordError("recommendation: sessions per week %d-%d" % (lo, hi))
+    ids = _rule_ids(ruleset)
+    out.update(
+        status=_name("status", status, STATUSES, -1),
+        gauge_mm_x100=gauge or None,
+        needles=needles or None,
+        depth=_name("depth", depth, DEPTHS, 0),
+        manipulation=_name("manipulation", manipulation, MANIPULATIONS, 0),
+        adjuncts=_names("adjuncts", adjuncts, ADJUNCTS),
+        sessions_per_week=[lo, hi] if week else None,
+        # Another ruleset's bits are kept as numbers for a host that has its table.
+        rules=None if ids is None else _names("rules", bits, ids),
+        rule_bits=[i for i in range(8 * nbytes) if bits >> i & 1],
+        ruleset=ruleset,
+    )
+
+
+def session_fields(code, case):
+    """Fields of a session start record from a patient code and a parsed case."""
+    history = case["history"]
+    last_dose = None
+    if history is not None and history["last_dose"] is not None:
+        last_dose = list(history["last_dose"])
+    z = case["qst_z"]
+    return (
+        code,
+        case["age"],
+        case["sex"],
+        list(case["conditions"]),
+        list(case["flags"]),
+        list(case["contraindications"]),
+        case["override"],
+        case["region"],
+        None if z is None else int(round(z * 100)),
+        case["qst_category"],
+        None if history is None else history["sessions"],
+        None if history is None else history["last_response"],
+        last_dose,
+    )
+
+
+def recommendation_fields(result):
+    """Fields of a recommendation record from core.dosage.recommend()'s result."""
+    gauge = result["gauge_mm"]
+    per_week = result["sessions_per_week"]
+    return (
+        result["status"],
+        None if gauge is None else int(round(gauge * 100)),
+        result["needles"],
+        result["depth"],
+        result["manipulation"],
+        list(result["adjuncts"]),
+        None if per_week is None else list(per_week),
+        list(result["rules"]),
+        result["ruleset"],
+    )

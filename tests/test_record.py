@@ -1,0 +1,357 @@
+"""Binary records (core.record): byte-identical on both runtimes, and corrupt ones rejected."""
+
+import binascii
+import json
+import random
+import struct
+
+import pytest
+from casegen import random_case
+
+from core import case, dosage, ppt, record
+from simulator import CASES_DIR
+from simulator.runtime import run_harness
+
+WALL_S = 1_790_000_000
+# record.py compiled from source needs more than the 64 KB board heap for its compiler
+# (about 19 KB stays after import on the 64-bit unix port); see docs/storage.md.
+HEAP = "256K"
+MAX_U32 = 0xFFFFFFFF
+
+END_STOP = ppt.END_NAMES.index("stop")
+TRIAL = (7, record.SIDE_LEFT, 2, END_STOP, 0b10100101, 3125, 3300, 498, 6240)
+SITE = (7, record.SIDE_RIGHT, 3, 2, 0x11, 3050, 87, 163, "high")
+EVENT = (record.EV_TIME_SET, 0, 0, WALL_S)
+CURVE = (12, 0, 100, [0, 50, 101, 65535])
+RESPONSE = ("flare", 40)
+SESSION = (
+    "P-0042",
+    52,
+    "F",
+    ["fibromyalgia", "chronic_fatigue"],
+    ["high_stress", "chronic"],
+    ["pregnancy_first_trimester"],
+    True,
+    "shoulder",
+    -160,
+    None,
+    4,
+    "tolerated",
+    [1, 6, 0, 1],
+)
+RECOMMENDATION = (
+    "caution",
+    16,
+    5,
+    "superficial",
+    "basic",
+    ["e-stim"],
+    [1, 2],
+    [dosage.RULES[0][0], dosage.RULES[-1][0]],
+    dosage.RULESET,
+)
+
+
+def vector(rtype, fields, seq=1, boot=3, uptime_ms=12_345, wall_s=None):
+    return {
+        "type": rtype,
+        "seq": seq,
+        "boot": boot,
+        "uptime_ms": uptime_ms,
+        "wall_s": wall_s,
+        "fields": list(fields),
+    }
+
+
+def case_vectors():
+    """Sessions and recommendations from the bundled visits and from random cases."""
+    cases = []
+    for path in sorted(CASES_DIR.glob("*.json")):
+        cases.extend(v["case"] for v in json.loads(path.read_text())["visits"])
+    rng = random.Random(4)
+    cases += [random_case(rng) for _ in range(40)]
+    out = []
+    for number, raw in enumerate(cases):
+        parsed = case.parse_case(raw)
+        code = "P-%04d" % number
+        out.append(vector(record.TYPE_SESSION, record.session_fields(code, parsed), number + 1))
+        fields = record.recommendation_fields(dosage.recommend(parsed))
+        out.append(vector(record.TYPE_RECOMMENDATION, fields, number + 1, wall_s=WALL_S))
+    return out
+
+
+def all_vectors():
+    vectors = []
+    for wall in (None, WALL_S):
+        vectors += [
+            vector(record.TYPE_TRIAL, TRIAL, wall_s=wall),
+            vector(record.TYPE_SITE, SITE, wall_s=wall),
+            vector(record.TYPE_EVENT, EVENT, wall_s=wall),
+            vector(record.TYPE_CURVE, CURVE, wall_s=wall),
+            vector(record.TYPE_RESPONSE, RESPONSE, wall_s=wall),
+            vector(record.TYPE_SESSION, SESSION, wall_s=wall),
+            vector(record.TYPE_RECOMMENDATION, RECOMMENDATION, wall_s=wall),
+        ]
+    # Extremes of every header field and of the trial's fields.
+    vectors += [
+        vector(record.TYPE_TRIAL, (255, 2, 7, 7, 255, 65535, 65535, 65535, 65535), MAX_U32,
+               0xFFFF, MAX_U32, MAX_U32),
+        vector(record.TYPE_TRIAL, (0, 0, 0, 0, 0, 0, 0, 0, 0), 1, 0, 0, 0),
+        vector(record.TYPE_SITE, (0, 0, 1, 0, 0, None, None, None, None)),
+        vector(record.TYPE_SITE, (1, 1, 3, 3, 0, 65534, 65534, -32767, "low")),
+        vector(record.TYPE_CURVE, (MAX_U32, 255, 65535, list(range(0, 100 * 600, 600)))),
+        vector(record.TYPE_EVENT, (255, 255, MAX_U32, MAX_U32)),
+        vector(record.TYPE_RESPONSE, ("none", 0)),
+        vector(record.TYPE_SESSION, ("0", 0, "U", [], [], [], False, None, None, None, None,
+                                     None, None)),
+        vector(record.TYPE_SESSION, ("AB-0123456789-CD", 120, "M", list(case.CONDITIONS),
+                                     list(case.FLAGS), list(case.CONTRAINDICATIONS), False,
+                                     "thorax", 1000, "low", 0, "none", [0, 5, 2, 3])),
+        vector(record.TYPE_RECOMMENDATION, ("contraindicated", None, None, None, None, [], None,
+                                            [r[0] for r in dosage.RULES], dosage.RULESET)),
+    ]  # fmt: skip
+    return vectors + case_vectors()
+
+
+def stdin_of(vectors):
+    return "".join(json.dumps(v) + "\n" for v in vectors)
+
+
+@pytest.fixture(scope="module")
+def encoded():
+    """Harness output for all_vectors() on both runtimes."""
+    out = {}
+    for runtime in ("cpython", "micropython"):
+        code, text, err = run_harness(
+            "records", stdin=stdin_of(all_vectors()), runtime=runtime, heapsize=HEAP
+        )
+        assert code == 0, err
+        out[runtime] = text.splitlines()
+    return out
+
+
+def test_every_type_round_trips_byte_identical_on_both_runtimes(encoded):
+    vectors = all_vectors()
+    cpython, micropython = encoded["cpython"], encoded["micropython"]
+    assert len(cpython) == len(micropython) == len(vectors)
+    for i, (a, b) in enumerate(zip(cpython, micropython, strict=True)):
+        assert a == b, "vector %d differs:\n%s\n%s" % (i, a, b)
+    assert {v["type"] for v in vectors} == set(range(1, 8))
+    for v, line in zip(vectors, cpython, strict=True):
+        hexdata, text = line.split(" ", 1)
+        decoded = json.loads(text)
+        assert decoded["type"] == record.TYPE_NAMES[v["type"]]
+        assert record.fields_of(decoded) == tuple(v["fields"]), line
+        for key in ("seq", "boot", "uptime_ms", "wall_s"):
+            assert decoded[key] == v[key]
+        assert len(hexdata) // 2 == record.size(v["type"], v["wall_s"], tuple(v["fields"]))
+
+
+def test_trial_record_is_at_most_32_bytes():
+    assert record.size(record.TYPE_TRIAL, WALL_S, TRIAL) == 32
+    assert record.size(record.TYPE_TRIAL, None, TRIAL) == 28
+
+
+def test_trial_layout_is_the_documented_one():
+    buf = bytearray(32)
+    n = record.encode(buf, 0, record.TYPE_TRIAL, 0x01020304, 0x0506, 0x0708090A, WALL_S, TRIAL)
+    assert n == 32
+    head = struct.unpack_from("<BBBIHII", buf, 0)
+    assert head == (record.TYPE_TRIAL, 0x81, 32, 0x01020304, 0x0506, 0x0708090A, WALL_S)
+    site, packed, qc, ppt, peak, rate, duration = struct.unpack_from("<BBBHHHH", buf, 17)
+    assert (site, qc, ppt, peak, rate, duration) == (7, 0b10100101, 3125, 3300, 498, 6240)
+    assert packed == record.SIDE_LEFT | END_STOP << 2 | 2 << 5
+    assert struct.unpack_from("<I", buf, 28)[0] == binascii.crc32(bytes(buf[:28]))
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_corrupt_records_are_rejected(runtime):
+    vectors = all_vectors()[:40]
+    code, out, err = run_harness(
+        "records", stdin=stdin_of(vectors), args=["--corrupt"], runtime=runtime, heapsize=HEAP
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == len(vectors)
+    tried = 0
+    for line in lines:
+        assert line.startswith("corrupt "), line
+        counts = dict(part.split("=") for part in line.split()[1:])
+        assert counts["accepted"] == "0", line
+        tried += int(counts["tried"])
+    assert tried > 40 * 500
+
+
+def encode(rtype, fields, wall_s=None, buf=None):
+    buf = bytearray(64) if buf is None else buf
+    n = record.encode(buf, 0, rtype, 9, 1, 100, wall_s, tuple(fields))
+    return bytes(buf[:n])
+
+
+BAD = [
+    (record.TYPE_TRIAL, (256, 1, 1, 0, 0, 0, 0, 0, 0)),
+    (record.TYPE_TRIAL, (1, 3, 1, 0, 0, 0, 0, 0, 0)),
+    (record.TYPE_TRIAL, (1, 1, 1, 8, 0, 0, 0, 0, 0)),
+    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, 65536, 0, 0, 0)),
+    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, -1, 0, 0, 0)),
+    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, 1.5, 0, 0, 0)),
+    (record.TYPE_TRIAL, (1, True, 1, 0, 0, 0, 0, 0, 0)),
+    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, 0, 0, 0)),
+    (record.TYPE_SITE, (1, 1, 2, 3, 0, 1, 1, 1, None)),
+    (record.TYPE_SITE, (1, 1, 3, 3, 0, 1, 1, 1, "sensitised")),
+    (record.TYPE_SESSION, ("John Smith",) + SESSION[1:]),
+    (record.TYPE_SESSION, ("JOHN",) + SESSION[1:]),
+    (record.TYPE_SESSION, ("p-0042",) + SESSION[1:]),
+    (record.TYPE_SESSION, ("P-00000000000000042",) + SESSION[1:]),
+    (record.TYPE_SESSION, SESSION[:2] + ("X",) + SESSION[3:]),
+    (record.TYPE_SESSION, SESSION[:3] + (["gout"],) + SESSION[4:]),
+    (record.TYPE_SESSION, SESSION[:6] + (1,) + SESSION[7:]),
+    (record.TYPE_SESSION, SESSION[:12] + ([1, 2, 3],)),
+    (record.TYPE_RECOMMENDATION, ("fine",) + RECOMMENDATION[1:]),
+    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:7] + (["NO-SUCH-RULE"],) + RECOMMENDATION[8:]),
+    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:8] + ("1999.01-r0",)),
+    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:6] + ([2, 1],) + RECOMMENDATION[7:]),
+    (record.TYPE_CURVE, (1, 0, 100, [])),
+    (record.TYPE_CURVE, (1, 0, 100, [0] * 101)),
+    (record.TYPE_CURVE, (1, 0, 0, [1])),
+    (record.TYPE_RESPONSE, ("great", 1)),
+    (record.TYPE_EVENT, (0, 0, 0, 0)),
+    (record.TYPE_EVENT, (1, 0, 1 << 32, 0)),
+    (8, (1,)),
+]
+
+
+@pytest.mark.parametrize("rtype,fields", BAD)
+def test_out_of_range_fields_raise_and_write_nothing(rtype, fields):
+    buf = bytearray(b"\xa5" * 64)
+    with pytest.raises(record.RecordError):
+        record.encode(buf, 0, rtype, 9, 1, 100, None, tuple(fields))
+    assert buf == bytearray(b"\xa5" * 64)
+
+
+def test_bad_fields_give_the_same_error_on_both_runtimes():
+    vectors = [vector(t, f) for t, f in BAD if t != 8]
+    outs = []
+    for runtime in ("cpython", "micropython"):
+        code, out, err = run_harness(
+            "records", stdin=stdin_of(vectors), runtime=runtime, heapsize=HEAP
+        )
+        assert code == 0, err
+        outs.append(out.splitlines())
+    assert outs[0] == outs[1]
+    assert all(line.startswith("error ") for line in outs[0])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        dict(seq=0),
+        dict(seq=1 << 32),
+        dict(boot=0x10000),
+        dict(uptime_ms=-1),
+        dict(wall_s=1 << 32),
+    ],
+)
+def test_header_fields_are_range_checked(header):
+    args = dict(seq=1, boot=1, uptime_ms=1, wall_s=None)
+    args.update(header)
+    with pytest.raises(record.RecordError):
+        record.encode(bytearray(64), 0, record.TYPE_TRIAL, fields=TRIAL, **args)
+
+
+def test_no_room_in_the_buffer_is_an_error():
+    with pytest.raises(record.RecordError):
+        record.encode(bytearray(31), 0, record.TYPE_TRIAL, 1, 1, 1, WALL_S, TRIAL)
+    with pytest.raises(record.RecordError):
+        record.encode(bytearray(40), 10, record.TYPE_TRIAL, 1, 1, 1, WALL_S, TRIAL)
+
+
+def test_counters_saturate_instead_of_losing_the_trial():
+    data = encode(record.TYPE_TRIAL, (1, 1, 40, 0, 0, 10, 10, 10, 100_000))
+    decoded = record.decode(data)
+    assert decoded["trial"] == record.TRIAL_MAX
+    assert decoded["duration_ms"] == record.DURATION_MAX_MS
+
+
+def test_decode_at_an_offset_inside_a_larger_buffer():
+    buf = bytearray(100)
+    n = record.encode(buf, 37, record.TYPE_EVENT, 5, 1, 2, None, EVENT)
+    assert record.decode(buf, 37, 37 + n)["a"] == 0
+    assert record.check(buf, 37, 100) == n
+    assert record.check(buf, 37, 37 + n - 1) == -1  # incomplete: the store reads on
+    assert record.check(buf, 36, 100) == 0
+    with pytest.raises(record.RecordError):
+        record.decode(buf, 37)  # trailing bytes are not part of one record
+
+
+def test_another_ruleset_decodes_to_rule_numbers():
+    good = bytearray(encode(record.TYPE_RECOMMENDATION, RECOMMENDATION))
+    at = bytes(good).find(dosage.RULESET.encode())
+    other = b"9" * len(dosage.RULESET)
+    good[at : at + len(other)] = other
+    struct.pack_into("<I", good, len(good) - 4, binascii.crc32(bytes(good[:-4])))
+    decoded = record.decode(bytes(good))
+    assert decoded["rules"] is None
+    assert decoded["rule_bits"] == [0, len(dosage.RULES) - 1]
+    assert decoded["ruleset"] == other.decode()
+
+
+# Stored records hold indexes into these tuples: they may grow at the end, never change
+# order. A failure here means old records would decode wrongly: bump the record version.
+PINNED = {
+    "SEXES": ("F", "M", "U"),
+    "CONDITIONS": ("diabetes", "cancer", "crohns", "fibromyalgia", "chronic_fatigue"),
+    "FLAGS": ("acute_injury", "recent_illness", "high_stress", "recent_exercise", "chronic"),
+    "REGIONS": (
+        "head_neck", "shoulder", "thorax", "upper_limb", "lumbar", "hip", "lower_limb",
+    ),
+    "CONTRAINDICATIONS": (
+        "needle_phobia", "injection_reaction", "lymphedema", "bleeding_disorder",
+        "immunodeficiency", "pregnancy_first_trimester",
+    ),
+    "QST_CATEGORIES": ("high", "normal", "low"),
+    "RESPONSES": ("none", "tolerated", "flare"),
+}  # fmt: skip
+PINNED_DOSAGE = {
+    "DEPTHS": ("superficial", "intermediate", "deep"),
+    "MANIPULATIONS": ("basic", "rotation", "tenting", "pistoning"),
+    "ADJUNCTS": ("microneedling", "e-stim"),
+}
+
+
+def test_vocabularies_only_grow_at_the_end():
+    for module, pinned in ((case, PINNED), (dosage, PINNED_DOSAGE)):
+        for name, old in pinned.items():
+            now = getattr(module, name)
+            assert tuple(now[: len(old)]) == old, name
+            assert len(now) <= 8, name + ": one byte of bitmask"
+
+
+def test_rule_mask_fits_and_the_table_order_matches_the_ruleset():
+    # The rule bitmask follows RULES order for the ruleset named in the record. Changing
+    # the table without a new RULESET string would make old records name the wrong rules.
+    pinned = {
+        "2026.11-r1": [
+            "CI-NEEDLE-PHOBIA", "CI-INJECTION", "CI-LYMPHEDEMA", "CI-BLEEDING", "CI-IMMUNODEF",
+            "CI-GATE", "CI-OVERRIDE", "CA-CHILD", "CA-PREGNANCY-T1", "F-OLDER",
+            "F-SLOW-HEALING", "F-INFLAMMATION", "F-SENSITIVE", "F-ACUTE", "F-ILLNESS",
+            "F-STRESS", "F-EXERCISE", "Q-HIGH", "Q-HIGH-START", "Q-LOW", "F-CHRONIC-START",
+            "S-THORAX", "P-RESPONSE-NONE", "P-TOLERATED", "P-FLARE", "P-HOLD",
+            "P-NO-LAST-DOSE",
+        ],
+    }  # fmt: skip
+    ids = [rule[0] for rule in dosage.RULES]
+    if dosage.RULESET in pinned:
+        assert ids == pinned[dosage.RULESET]
+    assert len(ids) == len(set(ids))
+    assert len(ids) <= 8 * 31
+
+
+def test_the_trial_codes_of_the_trial_engine_fit_their_bits():
+    # record stores ppt's end code and QC flags as is: they must keep fitting.
+    assert len(ppt.END_NAMES) <= record.END_MAX + 1
+    assert len(ppt.FLAG_NAMES) <= 8
+    for end in range(len(ppt.END_NAMES)):
+        fields = (3, record.SIDE_RIGHT, 3, end, (1 << len(ppt.FLAG_NAMES)) - 1, 1, 2, 3, 4)
+        decoded = record.decode(encode(record.TYPE_TRIAL, fields))
+        assert (decoded["end"], decoded["qc"]) == (end, fields[4])
