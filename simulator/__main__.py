@@ -1,27 +1,67 @@
-"""python -m simulator recommend | demo | measure: the virtual bedside unit."""
+"""python -m simulator demo | recommend | measure: the virtual bedside unit."""
 
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from simulator import CASES_DIR, FIRMWARE_DIR, use_firmware
-from simulator.runtime import MicroPythonMissing, run_harness
+from simulator import CASES_DIR, FIRMWARE_DIR, PACKAGE_DIR, use_firmware
+from simulator.runtime import DEFAULT_HEAPSIZE, MicroPythonMissing, run_harness
+
+SCENARIOS_DIR = PACKAGE_DIR / "scenarios"
+REFERENCE = FIRMWARE_DIR / "data" / "qst_reference.json"
+_EXAMPLE = "simulator/scenarios/1_sensitised.json"
+
+
+def harness_text(name, stdin, runtime, args=(), heapsize=DEFAULT_HEAPSIZE):
+    """(exit code, output) of a harness: 0 and its stdout, 2 and the user's one-line error,
+    or 3 and a line saying the interpreter itself failed."""
+    code, out, err = run_harness(name, stdin=stdin, args=args, runtime=runtime, heapsize=heapsize)
+    if code == 0:
+        return 0, out
+    if code == 2:
+        return 2, err.strip()
+    lines = (err or out).strip().splitlines() or ["no output"]
+    return 3, "error: %s failed (exit %d): %s" % (runtime, code, lines[-1])
 
 
 def recommend_text(text, runtime):
-    """(exit code, output line or error line) from the recommend harness."""
-    code, out, err = run_harness("recommend", stdin=text, runtime=runtime)
-    if code not in (0, 2):  # the interpreter itself failed: show its last line
-        lines = (err or out).strip().splitlines() or ["no output"]
-        return 3, "error: %s failed (exit %d): %s" % (runtime, code, lines[-1])
-    return code, (out if code == 0 else err).strip()
+    code, out = harness_text("recommend", text, runtime)
+    return code, out.strip()
+
+
+def measure_text(text, runtime):
+    use_firmware()  # the harness module imports the fakes and the firmware
+    from simulator.harness.measure import HEAPSIZE
+
+    args = ["--reference", str(REFERENCE)]
+    return harness_text("measure", text, runtime, args=args, heapsize=HEAPSIZE)
+
+
+def _emit(code, out):
+    if code == 0:
+        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    else:
+        print(out, file=sys.stderr)
+    return code
 
 
 def cmd_recommend(args):
-    code, line = recommend_text(sys.stdin.read(), args.runtime)
-    print(line, file=sys.stdout if code == 0 else sys.stderr)
-    return code
+    return _emit(*recommend_text(sys.stdin.read(), args.runtime))
+
+
+def cmd_measure(args):
+    path = Path(args.scenario)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _emit(2, "error: scenario file %s not found; try %s" % (path, _EXAMPLE))
+    except IsADirectoryError:
+        return _emit(2, "error: %s is a directory; give one scenario file, e.g. %s" % (
+            path, _EXAMPLE))  # fmt: skip
+    except (OSError, UnicodeDecodeError) as err:
+        return _emit(2, "error: cannot read scenario file %s (%s)" % (path, err))
+    return _emit(*measure_text(text, args.runtime))
 
 
 def _boxes(pages, per_row=4):
@@ -38,7 +78,40 @@ def _boxes(pages, per_row=4):
     return "\n".join(out)
 
 
+def _kpa(kpa_x10):
+    return "-" if kpa_x10 is None else "%d.%d" % divmod(kpa_x10, 10)
+
+
+def _measurement_lines(result):
+    lines = ["   %-19s %-23s %7s %5s %6s  %s" % ("site", "trials kPa (QC)", "PPT", "CV%",
+                                               "z", "QST")]  # fmt: skip
+    for site in result["sites"]:
+        trials = " ".join(
+            _kpa(t["ppt_kpa_x10"]) + ("" if t["valid"] else "(" + ",".join(t["qc"]) + ")")
+            for t in site["trials"]
+        )
+        qst = site["qst"] or {}
+        z = "-" if qst.get("z") is None else "%+.2f" % qst["z"]
+        verdict = qst.get("category") or site["reason"] or qst.get("reason") or "-"
+        if qst.get("abnormal"):
+            verdict += " (abnormal)"
+        cv = "-" if site["cv_pct_x10"] is None else _kpa(site["cv_pct_x10"])
+        name = "%s %s" % (site["site"], site["side"] or "")
+        lines.append("   %-19s %-23s %7s %5s %6s  %s" % (name, trials, _kpa(site["ppt_kpa_x10"]),
+                                                      cv, z, verdict))  # fmt: skip
+    summary = result["summary"]
+    for pair in summary["side_to_side"]:
+        flag = "over 35 %: flagged" if pair["flag"] else "within 35 %"
+        lines.append("   side to side, %s: %s %% (%s)" % (pair["site"], _kpa(pair["diff_pct_x10"]),
+                                                        flag))  # fmt: skip
+    remote = summary["local_to_remote"]
+    if remote:
+        lines.append("   widespread sensitisation: %s" % ("yes" if remote["widespread"] else "no"))
+    return lines
+
+
 def cmd_demo(args):
+    """The main job: measure the patient, score the thresholds, recommend, show the screen."""
     use_firmware()
     from core import ui
 
@@ -51,78 +124,41 @@ def cmd_demo(args):
         last = None
         for number, visit in enumerate(story["visits"]):
             case = dict(visit["case"])
+            print()
+            if "measure" in visit:
+                scenario = SCENARIOS_DIR / visit["measure"]
+                code, out = measure_text(scenario.read_text(), args.runtime)
+                if code != 0:
+                    return _emit(code, out)
+                result = json.loads(out)
+                print("-- %s, measured: %s" % (visit["label"], result["scenario"]))
+                print("\n".join(_measurement_lines(result)))
+                if result["summary"]["dosage_qst"] is not None:
+                    case["qst"] = result["summary"]["dosage_qst"]
             if last is not None:
-                case["history"] = {
-                    "sessions": number,
-                    "last_response": visit["response"],
-                    "last": last,
-                }
+                case["history"] = {"sessions": number, "last_response": visit["response"],
+                                   "last": last}  # fmt: skip
             code, line = recommend_text(json.dumps(case), args.runtime)
             if code != 0:
-                print(line, file=sys.stderr)
-                return code
+                return _emit(code, line)
             last = json.loads(line)
-            print()
-            print("-- %s: %s" % (visit["label"], json.dumps(visit["case"])))
+            shown = {k: v for k, v in case.items() if k != "history"}
+            print("-- %s, recommended for: %s" % (visit["label"], json.dumps(shown)))
             if "response" in visit:
                 print("   response to the last session: %s" % visit["response"])
             print(_boxes(ui.recommendation_pages(last)))
     print("=" * 78)
-    print(
-        "%d bundled cases on %s; each screen is 16x8 characters of the 128x64 OLED."
-        % (len(files), args.runtime)
-    )
+    print("%d bundled cases on %s; each screen is 16x8 characters of the 128x64 OLED."
+          % (len(files), args.runtime))  # fmt: skip
     return 0
-
-
-def cmd_measure(args):
-    use_firmware()
-    from simulator.harness.measure import HEAPSIZE
-
-    path = Path(args.scenario)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return _measure_error("scenario file %s not found; try %s" % (path, _EXAMPLE))
-    except IsADirectoryError:
-        return _measure_error(
-            "%s is a directory; give one scenario file, e.g. %s" % (path, _EXAMPLE)
-        )
-    except (OSError, UnicodeDecodeError) as err:
-        return _measure_error("cannot read scenario file %s (%s)" % (path, err))
-    reference = str(FIRMWARE_DIR / "data" / "qst_reference.json")
-    code, out, err = run_harness(
-        "measure",
-        stdin=text,
-        args=["--reference", reference],
-        runtime=args.runtime,
-        heapsize=HEAPSIZE,
-    )
-    if code == 0:
-        sys.stdout.write(out)
-        return 0
-    if code == 2:
-        sys.stderr.write(err)
-        return 2
-    lines = (err or out).strip().splitlines() or ["no output"]  # the interpreter itself failed
-    print("error: %s failed (exit %d): %s" % (args.runtime, code, lines[-1]), file=sys.stderr)
-    return 3
-
-
-_EXAMPLE = "simulator/scenarios/1_sensitised.json"
-
-
-def _measure_error(text):
-    print("error: " + text, file=sys.stderr)
-    return 2
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (
+        ("demo", "measure, score and recommend for the bundled cases; show the screens"),
         ("recommend", "one case as JSON on stdin -> the recommendation as JSON on stdout"),
-        ("demo", "run the bundled cases and show the bedside screens"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
@@ -136,8 +172,10 @@ def main(argv=None):
     try:
         return commands[args.command](args)
     except MicroPythonMissing as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 2
+        return _emit(2, "error: %s" % err)
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        sys.stdout = None
+        return 0
 
 
 if __name__ == "__main__":

@@ -54,9 +54,13 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(runtime, stdin, messag
     assert message in lines[0]
 
 
-def test_demo_shows_the_seed_cases_on_the_screen():
-    proc = simulator("demo")
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_demo_measures_scores_and_recommends(runtime):
+    proc = simulator("demo", "--runtime", runtime)
     assert proc.returncode == 0, proc.stderr
+    # The bedside visit: the measured local z reaches the dosage rules.
+    assert "upper_trapezius R   147.4 155.2 150.1         150.9   2.6  +2.01  high" in proc.stdout
+    assert '"qst": {"z": 2.01}' in proc.stdout
     for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain"):
         assert title in proc.stdout
     assert "|Gauge    0.16 mm|" in proc.stdout
