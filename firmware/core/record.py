@@ -9,8 +9,8 @@
 #  13 u32 wall-clock s    (Unix time; present only when the clock-valid bit is set)
 #  13|17  payload         (per type, below)
 #  -4 u32 CRC32           (binascii.crc32 of every byte before it)
-# Vocabularies are stored as indexes and bitmasks over the tuples in core.case and
-# core.dosage: those tuples may grow at the end, never be reordered (tests pin them).
+# Vocabularies are stored as indexes and bitmasks over the tuples in core.vocab (and rule
+# ids over core.dosage.RULES): they may grow at the end, never be reordered (tests pin them).
 # Encoding goes into the caller's buffer (struct.pack_into); decoding validates everything
 # and raises RecordError, so a caller never sees garbage as a reading.
 import binascii
@@ -113,6 +113,7 @@ EV_FAULT = const(2)  # detail: fault code (sensor, ...); a, b: fault data
 EV_TIME_SET = const(3)  # a: clock before (0 when it was not valid), b: clock set to (Unix s)
 EV_OVERRIDE = const(4)  # a: seq of the session start the clinician overrode
 EV_STORE = const(5)  # detail: ST_*; a: seq or segment where found; b: bytes involved
+EV_CALIBRATION = const(6)  # a: calibration id, b: span in counts per kg; trials after use it
 ST_CORRUPT = const(1)  # bytes that fail the CRC were skipped inside a segment
 ST_TORN = const(2)  # the end of a segment is an incomplete record (a cut on a non-atomic fs)
 ST_STATE = const(3)  # the state file was missing or bad: rebuilt from the log
@@ -124,6 +125,7 @@ HEADER_BYTES = const(13)
 WALL_BYTES = const(4)
 CRC_BYTES = const(4)
 MAX_BYTES = const(255)
+EVENT_MAX_BYTES = const(31)  # an event record with a valid clock
 _VERSION = const(1)  # every type is at version 1
 _CLOCK_VALID = const(0x80)
 _RESERVED = const(0x70)

@@ -71,6 +71,10 @@ class Store:
         self._reserve = reserve_bytes
         self._fill = 0
         self._buffered = 0  # records in the buffer
+        # Seqs of the first and last buffered records: next_seq may jump past them (a new
+        # lease at a remount), so the batch keeps its own.
+        self._first_buffered = 0
+        self._last_buffered = 0
         self._segs = []  # oldest first; see _SEG.._LAST
         self._active = False  # the newest segment may take appends
         self._reader = 0
@@ -93,7 +97,9 @@ class Store:
         """Mounts the log: recover, count a boot, report problems. Returns their number.
 
         Appends a boot event (detail = cause) and one store event per problem, and
-        flushes them (unless the disk is full: then they wait in the buffer).
+        flushes them (unless the disk is full: then they wait in the buffer). After a
+        StoreError, remount the filesystem and call open() again on the same Store: the
+        records still in its RAM batch keep their seqs and are written then.
         """
         self._uptime_ms = uptime_ms
         self._wall_s = wall_s
@@ -202,17 +208,26 @@ class Store:
             raise StoreError("storage not open")
         n = record.size(rtype, wall_s, fields)
         if rtype == record.TYPE_SESSION:
-            self._require(self._session_bytes + self._fill + n)
+            self._require(self._session_need())
         if self._fill + n > len(self._buf):
             self.flush()
         seq = self.next_seq
         if seq >= self._lease:
+            # The lease on flash must cover every seq handed out: raise it there first.
+            old = self._lease
             self._lease = seq + _LEASE
-            self._guarded_write_state()
+            try:
+                self._write_state()
+            except OSError as err:
+                self._lease = old
+                raise _failure(err) from None
         record.encode(
             self._mv, self._fill, rtype, seq, self.boot & 0xFFFF, uptime_ms, wall_s, fields
         )
         self.next_seq = seq + 1
+        if not self._buffered:
+            self._first_buffered = seq
+        self._last_buffered = seq
         self._fill += n
         self._buffered += 1
         self._uptime_ms = uptime_ms
@@ -229,9 +244,9 @@ class Store:
             return self.stored_seq
         segs = self._segs
         fresh = not self._active or not segs or segs[-1][_BYTES] + self._fill > self._segment_bytes
+        first = self._first_buffered
         if fresh:
             self._require(self._fill)
-            first = self.next_seq - self._buffered
             seg = [first, 0, 0, 0]
         else:
             seg = segs[-1]
@@ -243,12 +258,12 @@ class Store:
                 f.close()
         except OSError as err:
             self._active = False  # retry into a fresh segment, never after a partial write
-            self._report(record.ST_IO, self.next_seq - self._buffered, _errno(err))
+            self._report(record.ST_IO, first, _errno(err))
             raise _failure(err) from None
         if fresh:
             segs.append(seg)
             self._active = True
-        last = self.next_seq - 1
+        last = self._last_buffered
         seg[_BYTES] += self._fill
         seg[_COUNT] += self._buffered
         seg[_LAST] = last
@@ -268,7 +283,7 @@ class Store:
                 return
             if len(self._reported) < _REPORTED_MAX:
                 self._reported.append(key)
-        if self._fill + 32 > len(self._buf):
+        if self._fill + record.EVENT_MAX_BYTES > len(self._buf):
             return  # no room without a flush: the problem is reported at the next mount
         self.append(
             record.TYPE_EVENT,
@@ -282,6 +297,10 @@ class Store:
     def _free(self):
         st = os.statvfs(self._root)
         return st[1] * st[4]
+
+    def _session_need(self):
+        # Room a session start asks for: the same answer for room_for_session() and append.
+        return self._session_bytes + self._fill + record.MAX_BYTES
 
     def _require(self, nbytes):
         # Free space for nbytes beyond the reserve, reclaiming acknowledged segments.
@@ -310,7 +329,7 @@ class Store:
     def room_for_session(self):
         """True when a new session start would be accepted (may reclaim space)."""
         try:
-            self._require(self._session_bytes + self._fill)
+            self._require(self._session_need())
         except StoreFull:
             return False
         return True
@@ -406,8 +425,8 @@ class Store:
         """Counts for the status screen and the sync status characteristic."""
         try:
             free = self._free()
-        except OSError as err:
-            raise _failure(err) from None
+        except OSError:
+            free = None  # the status screen still shows the counts
         return {
             "records": self._records,
             "bytes": self._bytes,
@@ -497,25 +516,13 @@ class Store:
             os.remove(self._root + _STATE)  # FAT will not rename over a file; mount reads tmp
             os.rename(tmp, self._root + _STATE)
 
-    def _guarded_write_state(self):
-        try:
-            self._write_state()
-        except OSError as err:
-            raise _failure(err) from None
-
 
 def _errno(err):
     return err.args[0] if err.args and type(err.args[0]) is int else 0
 
 
 def _failure(err):
-    if _errno(err) == 28:  # ENOSPC: the filesystem itself ran out of blocks
-        return StoreFull()
-    return StoreError(_io_message(err))
-
-
-def _io_message(err):
     code = _errno(err)
     if code == 28:  # ENOSPC: the filesystem itself ran out of blocks
-        return FULL_MESSAGE
-    return "storage error %d - restart" % code
+        return StoreFull()
+    return StoreError("storage error %d - restart" % code)

@@ -342,6 +342,9 @@ def main(argv):
         raise SystemExit("reference run was cut")
     if name == "full" and ref_run.ctx.full == 0:
         raise SystemExit("full workload never filled the disk")
+    err = verify(w, ref_run.flash.image(), ref_run, [], ref, ref_seqs)
+    if err is not None:  # the uncut run must read back exactly what it wrote
+        raise SystemExit("uncut run: " + err)
     cuts = 0
     seconds = 0
     failures = 0
