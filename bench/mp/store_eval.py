@@ -5,7 +5,7 @@ import json
 import time
 
 import vfs
-from fake_flash import FakeFlash
+from fake_flash import FakeFlash, mount
 
 from core import dosage, record, store
 
@@ -18,18 +18,10 @@ TRIALS = 3
 WALL_S = 1_790_000_000
 
 
-def mount(flash):
-    try:
-        vfs.umount(MNT)
-    except OSError:
-        pass
-    vfs.mount(vfs.VfsLfs2(flash), MNT)
-
-
 def fresh():
     flash = FakeFlash(BLOCK, BLOCKS)
     vfs.VfsLfs2.mkfs(flash)
-    mount(flash)
+    mount(flash, MNT)
     st = store.Store(ROOT)
     st.open(0, None)
     return flash, st
@@ -98,7 +90,7 @@ def fill_partition():
     stats = st.stats()
     vfs.umount(MNT)
     # Boot with a full log: the mount scan reads every segment.
-    mount(flash)
+    mount(flash, MNT)
     started = time.ticks_ms()
     st = store.Store(ROOT)
     st.open(0, None)

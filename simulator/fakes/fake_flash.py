@@ -170,3 +170,15 @@ class FakeFlash:
         if op == _IOCTL_INIT or op == _IOCTL_DEINIT or op == _IOCTL_SYNC:
             return 0  # (no tuple: this may run while the heap is locked)
         return None
+
+
+def mount(flash, path):
+    """Mounts a fresh vfs.VfsLfs2 on flash at path (micropython only), replacing any mount
+    there: after the device raised, the old VfsLfs2 object is unusable."""
+    import vfs
+
+    try:
+        vfs.umount(path)
+    except OSError:
+        pass
+    vfs.mount(vfs.VfsLfs2(flash), path)

@@ -15,7 +15,7 @@ import sys
 import time
 
 import vfs
-from fake_flash import FakeFlash
+from fake_flash import FakeFlash, mount
 
 from core import dosage, record, store
 
@@ -172,17 +172,9 @@ WORKLOADS = {
 }  # fmt: skip
 
 
-def mount(flash):
-    try:
-        vfs.umount(MNT)
-    except OSError:
-        pass
-    vfs.mount(vfs.VfsLfs2(flash), MNT)
-
-
 def boot(flash, w, ctx):
     # Mount and open the store, as main.py would after power comes back.
-    mount(flash)
+    mount(flash, MNT)
     st = TStore(ROOT, **w.kw)
     st.problems = None
     st.problems = st.open(ctx.tick(), None)
@@ -219,7 +211,7 @@ class Run:
         self.cut = False
         try:
             self.st = TStore(ROOT, **w.kw)
-            mount(self.flash)
+            mount(self.flash, MNT)
             self.st.problems = self.st.open(self.ctx.tick(), None)
             if not recovery:
                 w.body(self.st, self.ctx)
@@ -236,7 +228,7 @@ class Run:
 def base_image(w):
     flash = FakeFlash(w.block_size, w.blocks)
     vfs.VfsLfs2.mkfs(flash)
-    mount(flash)
+    mount(flash, MNT)
     st = store.Store(ROOT, **w.kw)
     st.open(500, None)
     base = [raw for _, raw in read_log(st)]
@@ -261,7 +253,7 @@ def verify(w, image, first, later, ref, ref_seqs):
     # Mount without a cut and check what survived. Returns None or a failure text.
     flash = FakeFlash(w.block_size, w.blocks, image)
     try:
-        mount(flash)
+        mount(flash, MNT)
     except OSError as err:
         return "mount failed: %r" % (err,)
     st = store.Store(ROOT, **w.kw)

@@ -4,7 +4,7 @@
 import sys
 
 import vfs
-from fake_flash import FakeFlash
+from fake_flash import FakeFlash, mount
 
 from core import record, store
 
@@ -12,18 +12,10 @@ MNT = "/sf"
 ROOT = MNT + "/log"
 
 
-def mount(flash):
-    try:
-        vfs.umount(MNT)
-    except OSError:
-        pass
-    vfs.mount(vfs.VfsLfs2(flash), MNT)
-
-
 def fresh(blocks, block_size=512):
     flash = FakeFlash(block_size, blocks)
     vfs.VfsLfs2.mkfs(flash)
-    mount(flash)
+    mount(flash, MNT)
     return flash
 
 
@@ -118,7 +110,7 @@ def case_bit_flip():
     check(at >= 0, "record not found raw on flash")
     check(image.find(needle, at + 1) < 0, "record found twice on flash")
     flash.flip_bit(at + 20, 3)
-    mount(flash)
+    mount(flash, MNT)
     st = store.Store(ROOT, buf_bytes=512, segment_bytes=4096)
     problems = st.open(5000)
     check(problems >= 1, "flip not reported at mount")
@@ -174,7 +166,7 @@ def case_io_error_raise():
     except store.StoreError as err:
         check("storage error" in str(err), "message: %r" % str(err))
     flash.fail(None)
-    mount(flash)  # a fresh VfsLfs2 object on the same flash
+    mount(flash, MNT)  # a fresh VfsLfs2 object on the same flash
     st = store.Store(ROOT, buf_bytes=512)
     st.open(10)
     seqs = [s for s, _ in st.records()]
