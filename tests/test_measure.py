@@ -9,7 +9,14 @@ import pytest
 
 from core import canonjson
 from simulator import PACKAGE_DIR, REPO_DIR
-from simulator.harness.measure import HEAPSIZE
+from simulator.harness.measure import (
+    HEAPSIZE,
+    MAX_NOTE,
+    MAX_SITE_NAME,
+    MAX_SITES,
+    MAX_TITLE,
+    MAX_TRIALS,
+)
 from simulator.runtime import HARNESS_DIR, run_harness, run_micropython
 
 SCENARIOS = sorted((PACKAGE_DIR / "scenarios").glob("*.json"))
@@ -103,16 +110,53 @@ def test_sensitised(results):
     assert result["summary"]["dosage_qst"] == {"z": local["qst"]["z"]}
 
 
-def test_robust_with_a_censored_trial(results):
+def test_robust_with_censored_trials(results):
     result = results["2_robust.json"]
     local = _site(result, "infraspinatus", "R")
     assert [t["end"] for t in local["trials"]] == ["stop", "ceiling", "stop"]
-    assert local["trials"][1]["qc"] == ["censored"] and local["n_valid"] == 2
+    assert local["trials"][1]["qc"] == ["censored"]
+    assert (local["n_valid"], local["n_censored"], local["censored"]) == (2, 1, True)
+    # the mean of the two uncensored trials would be biased low: a bound instead, said so
+    valid = [t["ppt_kpa_x10"] for t in local["trials"] if t["valid"]]
+    assert local["ppt_kpa_x10"] is None and local["ppt_min_kpa_x10"] > sum(valid) // 2
+    assert local["reason"].startswith("1 of 3 trials censored at the ceiling: the site value is")
+    assert local["qst"]["z"] is None and local["qst"]["z_max"] <= -1.0
     assert local["qst"]["category"] == "low"
+    assert result["summary"]["dosage_qst"] == {"z": local["qst"]["z_max"]}
+    # every trial at the ceiling: not "no value" but certainly robust
+    left = _site(result, "infraspinatus", "L")
+    assert [t["qc"] for t in left["trials"]] == [["censored"]] * 3
+    assert (left["n_valid"], left["n_censored"]) == (0, 3)
+    assert 10000 <= left["ppt_min_kpa_x10"] <= 10010
+    assert left["reason"].startswith("3 of 3 trials censored at the ceiling: the site value")
+    assert left["qst"]["category"] == "low" and left["qst"]["z_max"] < -1.0
     thenar = _site(result, "thenar", "R")
     assert [t["end"] for t in thenar["trials"]] == ["release"] * 3
-    assert thenar["qst"]["category"] == "low"
+    assert thenar["qst"]["category"] == "low" and thenar["censored"] is False
     assert result["summary"]["local_to_remote"]["widespread"] is False
+
+
+def test_very_sensitised_patients_get_site_values(results):
+    # PPTs of 40-58 kPa: ramps of 0.6-1 s from the 10 kPa onset at 50 kPa/s, all valid
+    result = results["9_very_sensitised.json"]
+    for site in result["sites"]:
+        assert site["n_valid"] == 3 and site["ppt_kpa_x10"] is not None, site["reason"]
+        assert all(t["ramp_ms"] < 1000 for t in site["trials"])
+        assert site["qst"]["category"] == "high" and site["qst"]["z"] > 3.5
+    thenar = _site(result, "thenar", "R")
+    assert thenar["qst"]["age_note"] == "reference age about 30; patient 58"
+    assert _site(result, "upper_trapezius", "R")["qst"]["age_note"] is None  # 18-65 band
+    assert result["summary"]["local_to_remote"]["widespread"] is True
+    assert result["summary"]["sensor"]["faults"] == 0  # the bridge at zero is not a fault
+
+
+def test_the_calibration_id_and_span_are_in_the_output(results):
+    # What the app logs in its calibration event before the trials (a = id, b = counts/kg)
+    for name, chip in (("1_sensitised.json", 215000), ("2_robust.json", 198000)):
+        calibration = results[name]["calibration"]
+        assert calibration["cal_id"] == json.loads(scenario_text(name))["calibration"]["cal_id"]
+        assert abs(calibration["counts_per_kg"] - chip) <= chip // 1000
+    assert results["5_fault_unpowered.json"]["calibration"]["counts_per_kg"] is None
 
 
 def test_too_fast(results):
@@ -204,9 +248,28 @@ def test_live_data_fits_a_board_heap():
     assert 0 < data_bytes <= DATA_BUDGET_BYTES, (code_bytes, data_bytes)
 
 
+_SITE = '{"site": "thenar", "trials": [{"rate_kpa_s": 50, "peak_kpa": 200}]}'
 BAD = [
     ("[]", 'scenario: an object with a "title" (text) and "sites" (got [])'),
-    ('{"title": "t"}', "sites: a list of 1 to 20 sites (got null)"),
+    ('{"title": "t"}', "sites: a list of 1 to 8 sites (got null)"),
+    ('{"title": "", "sites": []}', 'title: text, 1 to 100 characters (got "")'),
+    ('{"title": "t", "note": 7, "sites": []}', "note: text, 1 to 1000 characters (got 7)"),
+    (
+        '{"title": "t", "protocol": {"onset_kpa": 50, "ceiling_kpa": 40}, "sites": [%s]}' % _SITE,
+        "protocol.ceiling_kpa: above protocol.onset_kpa, 50 (got 40)",
+    ),
+    (
+        '{"title": "t", "protocol": {"onset_kpa": 20, "ceiling_kpa": 20}, "sites": [%s]}' % _SITE,
+        "protocol.ceiling_kpa: above protocol.onset_kpa, 20 (got 20)",
+    ),
+    ('{"title": "t", "chip": {"seed": NaN}, "sites": [%s]}' % _SITE, "the scenario is not valid"),
+    ('{"title": "t", "note": -Infinity, "sites": [%s]}' % _SITE, "the scenario is not valid JSON"),
+    ('{"title": "t", "sites": [%s]}' % ",".join([_SITE] * 9), "sites: a list of 1 to 8 sites"),
+    (
+        '{"title": "t", "sites": [{"site": "thenar", "trials": [%s]}]}'
+        % ",".join(['{"rate_kpa_s": 50, "peak_kpa": 200}'] * 7),
+        "sites[0].trials: a list of 1 to 6 trials",
+    ),
     ('{"title": "t", "sites": [], "extra": 1}', "scenario: fields title, note, patient, chip, "),
     ('{"title": "t", "patient": {"fault": 1}}', 'patient: fields sex, age (got "fault")'),
     ('{"title": "t", "chip": {"seed": true}}', "chip.seed: a whole number from 0 to 4294967295"),
@@ -234,6 +297,107 @@ def test_bad_scenarios_give_one_error_line_on_both_runtimes(text, message):
     assert cpython[0] == 2 and cpython[1] == ""
     assert cpython[2].startswith("error: " + message) and cpython[2].count("\n") == 1
     assert measure(text, "micropython") == cpython
+
+
+def test_a_non_finite_number_is_not_json_on_either_runtime():
+    # CPython decodes NaN and Infinity, micropython refuses them: both say the same line
+    cpython = measure('{"title": "t", "chip": {"seed": NaN}}')
+    assert cpython[2] == (
+        "error: the scenario is not valid JSON (NaN and Infinity are not JSON either); check "
+        "its brackets, commas, quotes\n"
+    )
+    assert measure('{"title": "t", "chip": {"seed": NaN}}', "micropython") == cpython
+
+
+def test_a_span_error_names_its_step_once():
+    # 100 g on a coarse 2000 counts/kg cell moves the reading by about 200 counts
+    text = json.dumps(
+        {
+            "title": "t",
+            "chip": {"counts_per_kg": 2000, "noise_counts": 0},
+            "calibration": {"mass_g": 100},
+            "sites": [{"site": "thenar", "trials": [{"rate_kpa_s": 50, "peak_kpa": 200}]}],
+        }
+    )
+    result = json.loads(measure(text)[1])
+    error = result["calibration"]["error"]
+    assert error.startswith("span: the mass moved the reading by 2") and "span: span" not in error
+    assert error.endswith("counts (need 1000): is it on the probe?")
+
+
+@pytest.mark.parametrize("kind, qc", [("stuck_low", ["fault"]), ("stuck_high", ["saturated"])])
+def test_the_negative_rail_while_pressing_is_a_sensor_fault(kind, qc):
+    # Pressing drives the reading up: 0x7FFFFF is an overload; 0x800000 cannot come from
+    # pressing (a broken bridge or wiring)
+    trial = {"rate_kpa_s": 50, "peak_kpa": 300, "fault": {"kind": kind, "at_ms": 2000}}
+    text = json.dumps({"title": "t", "sites": [{"site": "thenar", "trials": [trial]}]})
+    result = json.loads(measure(text)[1])["sites"][0]["trials"][0]
+    assert result["qc"] == qc and result["ppt_kpa_x10"] is None
+    assert result["end"] == ("fault" if kind == "stuck_low" else "saturated")
+
+
+def largest_scenario():
+    """The largest scenario the parser accepts: every site and trial, every optional field,
+    the longest texts, and plenty of whitespace. Short ramps keep it quick to run; the bridge
+    reads near zero at rest (offset 0), so raw codes of -1 come now and then."""
+    trial = {
+        "rate_kpa_s": 50,
+        "peak_kpa": 45,
+        "end": "release",
+        "fault": {"kind": "no_data_ready", "at_ms": 0, "for_ms": 1},
+    }
+    sites = []
+    for index in range(MAX_SITES):
+        name = ("site%d_" % index + "x" * MAX_SITE_NAME)[:MAX_SITE_NAME]
+        site = {"site": name, "side": "LR"[index % 2], "trials": [trial] * MAX_TRIALS}
+        sites.append(site)
+    sites[0]["role"], sites[1]["role"] = "local", "remote"
+    scenario = {
+        "title": "T" * MAX_TITLE,
+        "note": "N" * MAX_NOTE,
+        "patient": {"sex": "F", "age": 120},
+        "chip": {"offset_counts": 0, "counts_per_kg": 215000, "noise_counts": 40, "seed": 99},
+        "calibration": {
+            "mass_g": 2000,
+            "cal_id": 65535,
+            "fault": {"kind": "no_data_ready", "at_ms": 0, "for_ms": 1},
+        },
+        "protocol": {
+            "target_kpa_s": 50,
+            "tolerance_pct": 20,
+            "onset_kpa": 10,
+            "ceiling_kpa": 1000,
+            "min_valid": 2,
+            "area_cm2": 1,
+        },
+        "sites": sites,
+    }
+    return json.dumps(scenario, indent=8)
+
+
+def test_the_largest_scenario_runs_on_micropython_at_the_harness_heap():
+    text = largest_scenario()
+    micropython = measure(text, "micropython")
+    assert micropython[0] == 0, micropython[2][-500:]
+    assert micropython == measure(text)
+    result = json.loads(micropython[1])
+    trials = list(_trials(result))
+    assert len(trials) == MAX_SITES * MAX_TRIALS
+    # and none of the -1 codes of the bridge at zero became a fault
+    assert all(t["valid"] for t in trials) and result["summary"]["sensor"]["faults"] == 0
+
+
+def test_a_scenario_far_too_big_is_one_error_line_on_micropython():
+    # The parser's limits leave room: a scenario a little over them decodes on micropython and
+    # gets the parser's message (above). One far over them cannot be decoded in the heap at
+    # all: micropython says so in one line where CPython names the limit.
+    trial = '{"rate_kpa_s": 50, "peak_kpa": 200, "fault": {"kind": "unpowered", "at_ms": 9}}'
+    site = '{"site": "thenar", "trials": [%s]}' % ",".join([trial] * 20)
+    text = '{"title": "t", "sites": [%s]}' % ",".join([site] * 20)
+    code, out, err = measure(text, "micropython")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: the scenario is too big for the unit's memory; at most 8 sites")
+    assert measure(text)[2].startswith("error: sites: a list of 1 to 8 sites")
 
 
 def cli(*args):

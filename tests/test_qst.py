@@ -56,6 +56,64 @@ def test_every_starting_row_is_there_with_its_source(table):
         rows["bordachar2019-infraspinatus"]["age_min"],
         rows["bordachar2019-infraspinatus"]["age_max"],
     ) == (18, 65)
+    # Pan et al. give no age band, only that the group was about 30 years old
+    for row in rows.values():
+        pan = row["id"].startswith("pan2024")
+        assert (row["age_min"], row["age_max"]) == ((None, None) if pan else (18, 65))
+        assert row["age_typical"] == (30 if pan else None)
+
+
+@pytest.mark.parametrize(
+    "age, note",
+    [
+        (30, None),
+        (50, None),  # within 20 years of the reference group
+        (51, "reference age about 30; patient 51"),
+        (70, "reference age about 30; patient 70"),
+        (9, "reference age about 30; patient 9"),
+        (None, "reference age about 30; patient age not recorded"),
+    ],
+)
+def test_a_patient_far_from_the_reference_age_is_noted_not_corrected(table, age, note):
+    row = qst.find_row(table, "thenar", "F", age)
+    score = qst.score(table, "thenar", "F", age, 1500)
+    assert score["age_note"] == note
+    assert score["z_x100"] == qst.z_x100(1500, row)  # the same z at any age: no correction
+    # a row with an age band has no typical age: outside the band there is no row at all
+    assert qst.score(table, "upper_trapezius", "F", 64, 1500)["age_note"] is None
+
+
+def test_a_censored_site_gets_a_z_bound(table):
+    # All trials reached the 1000 kPa ceiling: the threshold is at least 1000.5 kPa, so
+    # z <= z(1000.5 kPa): at least this robust.
+    row = qst.find_row(table, "thenar", "F", 40)
+    score = qst.score(table, "thenar", "F", 40, None, ppt_min_kpa_x10=10005)
+    assert score["z"] is None and score["z_x100"] is None
+    assert score["z_max_x100"] == qst.z_x100(10005, row) == -398
+    assert score["z_max"] == -3.98
+    assert score["category"] == "low" and score["abnormal"] is True
+    assert score["reason"] == "censored at the ceiling: z is at most -3.98"
+    # a low ceiling (100 kPa): z <= +0.52 settles neither the category nor "abnormal"
+    score = qst.score(table, "thenar", "F", 40, None, ppt_min_kpa_x10=2000)
+    assert score["z_max_x100"] == 52 and score["category"] is None and score["abnormal"] is None
+    assert qst.score(table, "gluteus", "F", 40, None, ppt_min_kpa_x10=10005)["z_max"] is None
+
+
+def test_a_censored_local_site_still_decides_widespread_and_the_dosage(table):
+    censored = qst.score(table, "thenar", "F", 40, None, ppt_min_kpa_x10=10005)
+    remote = qst.score(table, "thenar", "F", 40, 1300)  # sensitised
+    out = qst.compare(
+        [("thenar", "R", "local", None, censored), ("thenar", "L", "remote", 1300, remote)]
+    )
+    assert out["local_to_remote"]["widespread"] is False  # z <= -3.98: not sensitised
+    assert out["local_to_remote"]["ratio_pct_x10"] is None  # no point value to divide
+    assert out["dosage_qst"] == {"z": -3.98}  # the bound: never more robust than measured
+    undecided = qst.score(table, "thenar", "F", 40, None, ppt_min_kpa_x10=1000)  # z <= 2.4
+    out = qst.compare(
+        [("thenar", "R", "local", None, undecided), ("thenar", "L", "remote", 1300, remote)]
+    )
+    assert out["local_to_remote"] is not None and out["local_to_remote"]["widespread"] is None
+    assert out["dosage_qst"] == {"z": undecided["z_max"]}
 
 
 @pytest.mark.parametrize("row_id", sorted(PUBLISHED))
@@ -216,6 +274,7 @@ def test_the_table_loads_from_a_file_object_and_can_be_in_log_units():
         ({"unit": "psi"}, "rows[0].unit: one of kPa, kgf/cm2"),
         ({"mean": "290"}, "rows[0].mean: a number"),
         ({"age_min": 200}, "rows[0].age_min: null or whole years 0-120"),
+        ({"age_typical": 30.5}, "rows[0].age_typical: null or whole years 0-120"),
         ({"source": ""}, "rows[0].source: text"),
     ],
 )

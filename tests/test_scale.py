@@ -68,7 +68,30 @@ def test_window_mean_spread_and_stability():
     assert (w.mean(), w.spread(), w.stable(4), w.stable(3)) == (12, 4, True, False)
     w.reset()
     w.add(-7)
-    assert (w.mean(), w.stable()) == (-7, False)  # not full
+    assert (w.mean(), w.stable(100)) == (-7, False)  # not full
+
+
+def test_stillness_limit_is_1_kpa_of_the_cell_not_a_fixed_count():
+    # Before a span: 1 kPa on the probe through the cell's nominal counts per kg (10.197 g
+    # on 1 cm2); after it: through the calibrated span. A fixed 2000 counts would be 9 kPa on
+    # a coarse cell and 0.5 kPa on a fine one.
+    assert Scale().still_counts() == 2192  # 215000 counts/kg: the reference cell
+    assert Scale(cell_counts_per_kg=21500).still_counts() == 219
+    assert Scale(cell_counts_per_kg=-430000).still_counts() == 4385  # wired the other way
+    assert Scale(area_cm2_x100=50).still_counts() == 1096  # 1 kPa on 0.5 cm2: half the force
+    for span_counts, mass_g in ((430000, 2000), (15000, 20000), (8000000, 20000)):
+        s = calibrated(span_counts, mass_g)
+        assert s.still_counts() == abs(s.counts_for(10))
+        assert abs(s.kpa_x10(s.still_counts()) - 10) <= 1
+    with pytest.raises(ScaleError, match="cell_counts_per_kg"):
+        Scale(cell_counts_per_kg=0)
+
+
+def test_counts_per_kg_of_the_calibration():
+    assert calibrated(430000, 2000).counts_per_kg() == 215000
+    assert calibrated(-990000, 5000).counts_per_kg() == -198000
+    assert calibrated(15000, 20000).counts_per_kg() == 750
+    assert Scale().counts_per_kg() == 0  # no span yet
 
 
 @pytest.mark.parametrize(
@@ -116,6 +139,30 @@ def test_zero_tracking_follows_slow_drift_at_rest_only():
         reading += s.counts_for(2) // 80
         s.update(reading)
     assert abs(s.offset_counts - 84000) <= s.counts_for(200)
+
+
+def test_zero_tracking_needs_a_still_probe_not_just_the_band():
+    # A slow wobble between +0.05 and +0.45 kPa: inside the +-0.5 kPa band, no creep at all,
+    # but the filtered value moves 0.4 kPa (over the 0.3 kPa stillness limit) in every 1 s
+    # window. Someone is touching the probe: the zero must stay where the tare put it.
+    s = calibrated()
+    low, swing = s.counts_for(1) // 2, s.counts_for(4)
+    for i in range(1600):  # 20 s; the triangle wave goes up and down every 0.5 s
+        phase = i % 40
+        s.update(84000 + low + swing * (phase if phase < 20 else 40 - phase) // 20)
+    assert s.offset_counts == 84000
+
+
+def test_zero_tracking_follows_drift_of_a_still_probe_with_noise():
+    # Still near zero: +-0.1 kPa of noise and a drift of 0.3 kPa over 10 s (temperature,
+    # creep). Every 1 s window is still, so the zero follows the drift.
+    s = calibrated()
+    noise = s.counts_for(1)  # 0.1 kPa
+    drift = s.counts_for(3)
+    for i in range(800):
+        s.update(84000 + drift * i // 800 + noise * ((i * 7919) % 3 - 1))
+    assert s.offset_counts - 84000 >= drift * 6 // 10  # tracked most of it (windows lag)
+    assert abs(s.update(84000 + drift)) <= 1  # and it reads zero
 
 
 @pytest.mark.parametrize(

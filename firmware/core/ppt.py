@@ -25,8 +25,8 @@ CUE_NAMES = ("none", "faster", "on_target", "slower")
 # invalid for the site value; all trials are kept.
 FLAG_RATE = const(0x01)  # mean ramp rate outside target +- tolerance
 FLAG_SHORT = const(0x02)  # onset to end point shorter than min_ramp_ms
-FLAG_SATURATED = const(0x04)  # the ADC hit a rail during the ramp
-FLAG_FAULT = const(0x08)  # sensor fault (no data, unpowered, stuck) during the trial
+FLAG_SATURATED = const(0x04)  # the ADC hit its rail in the pressing direction: overload
+FLAG_FAULT = const(0x08)  # sensor fault (no data, unpowered, the opposite rail) in the trial
 FLAG_CENSORED = const(0x10)  # safety ceiling reached: the PPT is above it
 FLAG_ABORTED = const(0x20)  # no end point: aborted, or no end within max_ramp_ms
 FLAG_NAMES = ("rate", "short", "saturated", "fault", "censored", "aborted")
@@ -55,7 +55,11 @@ _TOLERANCE_PCT = const(20)
 _ONSET_KPA_X10 = const(100)  # 10 kPa: above probe handling and noise
 _CEILING_KPA_X10 = const(10000)  # 1000 kPa safety ceiling
 _RELEASE_PCT = const(50)  # released: below 50 % of the peak
-_MIN_RAMP_MS = const(1000)
+# The mean rate needs a ramp long enough to measure it well inside the +-20 % band: over
+# 0.5 s (40 samples) the pressure at each end is good to about 0.3 kPa and its time to one
+# sample, a few % of the rate at 50 kPa/s. A 0.5 s floor lets a threshold from about 35 kPa
+# (10 kPa onset + 0.5 s at 50 kPa/s) count: very sensitised patients must get a value.
+_MIN_RAMP_MS = const(500)
 _MAX_RAMP_MS = const(60000)
 _TRACE_LEN = const(64)  # points per trial trace (halved in place when full)
 TRIALS_PER_SITE = const(3)
@@ -127,7 +131,6 @@ class Trial:
         self._p_onset = 0
         self._t_peak = t_ms
         self._t_end = t_ms
-        self._p_end = 0
         self._wi = 0
         self._n = 0  # samples since onset
         self._n_cued = 0
@@ -170,8 +173,10 @@ class Trial:
         return self.state
 
     def feed_fault(self, t_ms, fault, saturated):
-        """A sample that failed: fault is the driver's code, saturated a rail code. During
-        the ramp this ends the trial; no value from it is ever used."""
+        """A sample that failed: fault is the driver's code; saturated: the ADC sat at its
+        rail in the pressing direction (an overload, FLAG_SATURATED); any other fault is a
+        sensor fault (FLAG_FAULT). During the ramp this ends the trial; no value from it is
+        ever used."""
         if self.state == DONE:
             return DONE
         self.faults += 1
@@ -255,7 +260,6 @@ class Trial:
         self.cue = CUE_NONE
         self.end = end
         self._t_end = t_end
-        self._p_end = p_end
         ramp_ms = self._diff(t_end, self._t_onset)
         if ramp_ms > 0:
             self.mean_rate_kpa_s_x10 = (p_end - self._p_onset) * 1000 // ramp_ms
@@ -299,29 +303,56 @@ def flag_names(flags):
     return [FLAG_NAMES[bit] for bit in range(len(FLAG_NAMES)) if flags & (1 << bit)]
 
 
-def _isqrt(n):
+def _sqrt_ratio_round(num, den):
+    """sqrt(num / den) rounded to the nearest integer, exactly, in integers (num, den > 0)."""
+    n = num // den
     if n <= 0:
-        return 0
-    x = n
-    y = (x + 1) // 2
-    while y < x:
-        x = y
-        y = (x + n // x) // 2
-    return x
+        x = 0
+    else:  # floor(sqrt(n)) by Newton's method; floor(sqrt(floor(q))) == floor(sqrt(q))
+        x = n
+        y = (x + 1) // 2
+        while y < x:
+            x = y
+            y = (x + n // x) // 2
+    # sqrt(q) >= x + 1/2  <=>  4 num >= (2x + 1)^2 den
+    return x + 1 if 4 * num >= (2 * x + 1) * (2 * x + 1) * den else x
+
+
+def is_censored(trial):
+    """A trial that reached the safety ceiling on a good ramp (no other flag): its threshold is
+    above the pressure it recorded. One that also has another flag is invalid."""
+    return trial["flags"] == FLAG_CENSORED and trial["ppt_kpa_x10"] is not None
 
 
 def site_summary(trials, min_valid=MIN_VALID):
     """Site value from trial results: the mean of the valid trials (at least min_valid), with
-    the coefficient of variation. All trials stay in the record; reason says why no value."""
+    the coefficient of variation. All trials stay in the record; reason says why no value.
+    Censored trials (is_censored) are never averaged in as if measured. When there are any,
+    the site has no point value but a lower bound, ppt_min_kpa_x10: the mean with each
+    censored trial counted at the pressure it reached (its threshold is higher), given when
+    the valid and censored trials together reach min_valid."""
     values = [t["ppt_kpa_x10"] for t in trials if t["valid"]]
+    above = [t["ppt_kpa_x10"] for t in trials if is_censored(t)]
     k = len(values)
+    c = len(above)
     summary = {
         "n_trials": len(trials),
         "n_valid": k,
+        "n_censored": c,
+        "censored": c > 0,
         "ppt_kpa_x10": None,
+        "ppt_min_kpa_x10": None,
         "cv_pct_x10": None,
         "reason": None,
     }
+    if c and k + c >= min_valid:
+        bound = (sum(values) + sum(above)) // (k + c)  # rounded down: still a lower bound
+        summary["ppt_min_kpa_x10"] = bound
+        summary["reason"] = (
+            "%d of %d trials censored at the ceiling: the site value is at least %d.%d kPa"
+            % (c, len(trials), bound // 10, bound % 10)
+        )
+        return summary
     if k < min_valid:
         causes = []
         for bit in range(len(FLAG_NAMES)):
@@ -339,17 +370,21 @@ def site_summary(trials, min_valid=MIN_VALID):
     summary["ppt_kpa_x10"] = (total + k // 2) // k
     if k < 2:
         return summary
-    # CV = SD / mean with the n - 1 SD: sqrt(k * sum(x^2) - total^2) / sqrt(k(k-1)) / (total/k)
+    # CV = SD / mean with the n - 1 SD: sqrt(k * sum(x^2) - total^2) / sqrt(k(k-1)) / (total/k),
+    # in % x 10 and rounded to the nearest: sqrt(spread * k * 10**6 / ((k - 1) * total^2)).
     spread = k * sum([v * v for v in values]) - total * total
     if total > 0:
-        summary["cv_pct_x10"] = _isqrt(spread * k * 1000000 // ((k - 1) * total * total))
+        summary["cv_pct_x10"] = _sqrt_ratio_round(spread * k * 1000000, (k - 1) * total * total)
     return summary
 
 
 class Sampler:
     """One conversion through driver -> scale -> trial: the sampling task calls step() once
     per data-ready. A failed read never reaches the scale; it resets the filter instead, so
-    no value from before a fault is mixed with one after it. Allocates nothing."""
+    no value from before a fault is mixed with one after it. A rail code in the direction the
+    calibrated span says pressing moves the reading is an overload (saturated); the opposite
+    rail cannot come from pressing (a broken bridge or wiring) and is a sensor fault.
+    Allocates nothing."""
 
     def __init__(self, adc, scale, trial):
         self._adc = adc
@@ -360,6 +395,9 @@ class Sampler:
         adc = self._adc
         counts = adc.read()
         if counts is None:
-            self._scale.reset()
-            return self._trial.feed_fault(t_ms, adc.fault, adc.saturated)
+            scale = self._scale
+            scale.reset()
+            rail = adc.rail
+            overload = rail > 0 if scale.span_counts >= 0 else rail < 0
+            return self._trial.feed_fault(t_ms, adc.fault, overload)
         return self._trial.feed(t_ms, self._scale.update(counts), stop)

@@ -5,6 +5,10 @@
 # source and saying whether it was published in log units or converted here from an
 # arithmetic mean and SD. No row fits: no z-score (never an invented norm); the patient's own
 # side-to-side and local-to-remote ratios still stand.
+# A site whose threshold is only known as a lower bound (trials censored at the safety
+# ceiling) gets a z bound instead: z <= z_max, "at least this robust".
+# A row may give the typical age of its reference group (age_typical) when it has no age band:
+# the result then notes a patient far from it; no age correction is ever invented.
 # Floats only here (log10); results are rounded to 0.01 (z_x100) so single-precision boards
 # print what the unix port prints. `fround` is applied after every float step: identity on
 # the device, float32 emulation in the tests.
@@ -13,11 +17,14 @@ import math
 
 from micropython import const
 
+from core.scale import format_x100
+
 HIGH_Z_X100 = const(100)  # z >= 1.0: sensitised ("high"), as the dosage rules use it
 LOW_Z_X100 = const(-100)  # z <= -1.0: robust ("low")
 _ABNORMAL_Z_X100 = const(196)  # |z| > 1.96: outside the DFNS 95 % range
 _SIDE_DIFF_PCT_X10 = const(350)  # side-to-side difference over 35 % (Pfau et al. 2014)
 _CASE_Z_LIMIT_X100 = const(1000)  # core.case takes |z| <= 10
+_AGE_FAR_YEARS = const(20)  # a patient over 20 years from a row's typical age gets a note
 _BASES = ("log", "converted")
 _UNITS = ("kPa", "kgf/cm2")
 _ROW_SEXES = ("F", "M", "any")
@@ -81,6 +88,7 @@ def parse_reference(data, fround=_keep):
             "sex": raw.get("sex"),
             "age_min": _age(where + ".age_min", raw.get("age_min")),
             "age_max": _age(where + ".age_max", raw.get("age_max")),
+            "age_typical": _age(where + ".age_typical", raw.get("age_typical")),
             "basis": raw.get("basis"),
             "source": _text(where + ".source", raw.get("source")),
         }
@@ -150,35 +158,80 @@ def category(zx100, high_x100=HIGH_Z_X100, low_x100=LOW_Z_X100):
     return "normal"
 
 
-def score(table, site, sex, age, ppt_kpa_x10, high_x100=HIGH_Z_X100, low_x100=LOW_Z_X100):
-    """The QST result of one site value (None: the site had no value)."""
-    if ppt_kpa_x10 is None or ppt_kpa_x10 <= 0:
+def age_note(row, age):
+    """A note when the patient is far from the typical age of a row's reference group (or
+    the age is unknown), e.g. "reference age about 30; patient 70"; None otherwise."""
+    typical = row["age_typical"]
+    if typical is None:
+        return None
+    if age is None:
+        return "reference age about %d; patient age not recorded" % typical
+    if abs(age - typical) > _AGE_FAR_YEARS:
+        return "reference age about %d; patient %d" % (typical, age)
+    return None
+
+
+def score(
+    table,
+    site,
+    sex,
+    age,
+    ppt_kpa_x10,
+    high_x100=HIGH_Z_X100,
+    low_x100=LOW_Z_X100,
+    ppt_min_kpa_x10=None,
+):
+    """The QST result of one site value (None: the site had no value). ppt_min_kpa_x10: the
+    site's lower bound when trials were censored at the ceiling (and ppt_kpa_x10 is None):
+    the result then gives z_max, the z at that bound, since the true z is at most that; the
+    category and abnormal are given only where the bound settles them."""
+    bounded = ppt_kpa_x10 is None and ppt_min_kpa_x10 is not None and ppt_min_kpa_x10 > 0
+    if not bounded and (ppt_kpa_x10 is None or ppt_kpa_x10 <= 0):
         return _no_score("no site value")
     row = find_row(table, site, sex, age)
     if row is None:
         return _no_score("no reference row for %s, sex %s, age %s" % (site, sex, age))
+    note = age_note(row, age)
+    if bounded:
+        zmax = z_x100(ppt_min_kpa_x10, row)
+        return _result(
+            None,
+            zmax,
+            "low" if zmax <= low_x100 else None,  # z <= zmax: robust for certain
+            True if zmax < -_ABNORMAL_Z_X100 else None,
+            row,
+            note,
+            "censored at the ceiling: z is at most " + format_x100(zmax),
+        )
     zx100 = z_x100(ppt_kpa_x10, row)
+    return _result(
+        zx100,
+        None,
+        category(zx100, high_x100, low_x100),
+        abs(zx100) > _ABNORMAL_Z_X100,
+        row,
+        note,
+        None,
+    )
+
+
+def _result(zx100, zmax_x100, category_, abnormal, row, note, reason):
     return {
-        "z": zx100 / 100,
+        "z": None if zx100 is None else zx100 / 100,
         "z_x100": zx100,
-        "category": category(zx100, high_x100, low_x100),
-        "abnormal": abs(zx100) > _ABNORMAL_Z_X100,
-        "ref": row["id"],
-        "basis": row["basis"],
-        "reason": None,
+        "z_max": None if zmax_x100 is None else zmax_x100 / 100,
+        "z_max_x100": zmax_x100,
+        "category": category_,
+        "abnormal": abnormal,
+        "ref": None if row is None else row["id"],
+        "basis": None if row is None else row["basis"],
+        "age_note": note,
+        "reason": reason,
     }
 
 
 def _no_score(reason):
-    return {
-        "z": None,
-        "z_x100": None,
-        "category": None,
-        "abnormal": None,
-        "ref": None,
-        "basis": None,
-        "reason": reason,
-    }
+    return _result(None, None, None, None, None, None, reason)
 
 
 def side_to_side(ppt_a_kpa_x10, ppt_b_kpa_x10, limit_pct_x10=_SIDE_DIFF_PCT_X10):
@@ -193,17 +246,32 @@ def side_to_side(ppt_a_kpa_x10, ppt_b_kpa_x10, limit_pct_x10=_SIDE_DIFF_PCT_X10)
 def local_to_remote(
     local_kpa_x10, remote_kpa_x10, local_z_x100, remote_z_x100, high_x100=HIGH_Z_X100
 ):
-    """Local PPT as a percentage of the remote reference site's (x 10), and widespread
-    sensitisation: the local site is sensitised and the remote site is too (None: unknown)."""
-    if not local_kpa_x10 or not remote_kpa_x10:
-        return None
-    ratio = (local_kpa_x10 * 1000 + remote_kpa_x10 // 2) // remote_kpa_x10
+    """Local PPT as a percentage of the remote reference site's (x 10; None without both
+    values), and widespread sensitisation: the local site is sensitised and the remote site
+    is too (None: unknown). The z's may be upper bounds (decisive_z)."""
+    ratio = None
+    if local_kpa_x10 and remote_kpa_x10:
+        ratio = (local_kpa_x10 * 1000 + remote_kpa_x10 // 2) // remote_kpa_x10
     widespread = None
     if local_z_x100 is not None and local_z_x100 < high_x100:
         widespread = False  # nothing local to spread
     elif local_z_x100 is not None and remote_z_x100 is not None:
         widespread = remote_z_x100 >= high_x100
+    if ratio is None and widespread is None:
+        return None
     return {"ratio_pct_x10": ratio, "widespread": widespread}
+
+
+def decisive_z(result, high_x100=HIGH_Z_X100):
+    """The z (x 100) that can decide "sensitised or not": the z itself, or for a censored
+    site its bound z_max when that is below the cut-off (the true z is lower still); None
+    when unknown."""
+    if result["z_x100"] is not None:
+        return result["z_x100"]
+    zmax = result.get("z_max_x100")
+    if zmax is not None and zmax < high_x100:
+        return zmax
+    return None
 
 
 def case_qst(zx100):
@@ -218,12 +286,15 @@ def compare(sites):
     """The patient's own comparisons, with or without z-scores. sites: (name, side, role,
     PPT kPa x 10 or None, score()) per site; role "local" (to be needled) or "remote" (the
     reference site). Left/right pairs of a site give side_to_side; local vs remote gives
-    local_to_remote with widespread sensitisation; dosage_qst is the local z for core.case."""
+    local_to_remote with widespread sensitisation; dosage_qst is the local z for core.case.
+    A censored local site passes its bound z_max to the dosage rules: the patient is at
+    least that robust, so the rules never treat them as more robust than measured."""
     pairs = []
     roles = {}
     for name, side, role, value, result in sites:
         if role is not None:
-            roles[role] = (name if side is None else name + " " + side, value, result["z_x100"])
+            label = name if side is None else name + " " + side
+            roles[role] = (label, value, decisive_z(result), result)
         for other, other_side, _role, other_value, _result in sites:
             if side == "L" and other_side == "R" and other == name:
                 pair = {"site": name, "diff_pct_x10": None, "flag": None}
@@ -233,7 +304,9 @@ def compare(sites):
     local = roles.get("local")
     remote = roles.get("remote")
     if local is not None:
-        out["dosage_qst"] = case_qst(local[2])
+        result = local[3]
+        zx100 = result["z_x100"]
+        out["dosage_qst"] = case_qst(zx100 if zx100 is not None else result.get("z_max_x100"))
     if local is not None and remote is not None:
         found = {"local": local[0], "remote": remote[0], "ratio_pct_x10": None, "widespread": None}
         found.update(local_to_remote(local[1], remote[1], local[2], remote[2]) or {})

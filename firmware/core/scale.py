@@ -13,7 +13,12 @@ _ZERO_BAND_KPA_X10 = const(5)  # zero tracking only within +-0.5 kPa ...
 _ZERO_STABLE_KPA_X10 = const(3)  # ... if the filtered value moved less than 0.3 kPa ...
 _ZERO_WINDOW = const(80)  # ... for 1 s of samples ...
 _ZERO_LIMIT_KPA_X10 = const(200)  # ... and never more than 20 kPa away from the tare in total
-_TARE_SPREAD_COUNTS = const(2000)  # a tare window spread wider than this is "not still"
+# A tare or span window is "still" when its raw readings spread over at most 1 kPa on the
+# probe: in counts through the calibrated span, or before the first calibration through the
+# load cell's nominal counts per kg (a build setting; 215000 for the reference cell and
+# HX711 A/128, where 1 kPa on 1 cm2 is about 2200 counts).
+_STILL_KPA_X10 = const(10)
+_CELL_COUNTS_PER_KG = const(215000)
 _SPAN_MIN_COUNTS = const(1000)  # a calibration mass must move the reading at least this much
 _MASS_MIN_G = const(100)
 _MASS_MAX_G = const(20000)  # the 0-20 kg cell
@@ -66,17 +71,26 @@ class Window:
     def mean(self):
         return _div_round(self.total, self.count)
 
-    def stable(self, max_spread_counts=_TARE_SPREAD_COUNTS):
+    def stable(self, max_spread_counts):
+        """Full, and spread over at most max_spread_counts (Scale.still_counts())."""
         return self.count >= self.size and self.spread() <= max_spread_counts
 
 
 class Scale:
-    def __init__(self, area_cm2_x100=_AREA_CM2_X100, filter_len=_FILTER_LEN):
+    def __init__(
+        self,
+        area_cm2_x100=_AREA_CM2_X100,
+        filter_len=_FILTER_LEN,
+        cell_counts_per_kg=_CELL_COUNTS_PER_KG,
+    ):
         if filter_len not in (1, 2, 4, 8, 16):
             raise ScaleError("filter_len: 1, 2, 4, 8 or 16 samples")
         if type(area_cm2_x100) is not int or not 10 <= area_cm2_x100 <= 1000:
             raise ScaleError("area_cm2_x100: a whole number from 10 to 1000 (0.1 to 10 cm2)")
+        if type(cell_counts_per_kg) is not int or cell_counts_per_kg == 0:
+            raise ScaleError("cell_counts_per_kg: a whole number, not 0")
         self.area_cm2_x100 = area_cm2_x100
+        self.cell_counts_per_kg = cell_counts_per_kg  # nominal: used only before a span
         self._ring = [0] * filter_len
         self._mask = filter_len - 1
         self._shift = (1, 2, 4, 8, 16).index(filter_len)
@@ -145,6 +159,19 @@ class Scale:
 
     def calibrated(self):
         return self._mul != 0
+
+    def counts_per_kg(self):
+        """The calibrated span as counts per kg (rounded), as the calibration event logs it."""
+        return _div_round(self.span_counts * 1000, self.span_mass_g) if self._mul else 0
+
+    def still_counts(self):
+        """The widest spread of raw counts a tare or span window may have and count as still:
+        1 kPa on the probe, through the calibrated span, or the cell's nominal one before."""
+        if self._mul:
+            return abs(self.counts_for(_STILL_KPA_X10))
+        # kPa x 10 -> grams on the probe: kpa_x10 * area_x100 * 10**6 / (980665 * 100)
+        grams_num = _STILL_KPA_X10 * self.area_cm2_x100 * _KPA_X10_PER_G_DEN
+        return abs(_div_round(grams_num * self.cell_counts_per_kg, _KPA_X10_PER_G_NUM * 100000))
 
     def counts_for(self, kpa_x10):
         """Net counts that read as kpa_x10 (thresholds in counts; not the hot path)."""

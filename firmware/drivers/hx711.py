@@ -16,17 +16,21 @@ GAIN_A64 = const(64)
 # Faults are reported in .fault and read() returns None: a fault code is never a reading.
 FAULT_NONE = const(0)
 FAULT_TIMEOUT = const(1)  # no data-ready within timeout_ms: unplugged, powered down, dead
-# A true reading of exactly -1 is possible on a bridge balanced at zero; dropping it as a fault
-# costs one sample now and then, while letting -1 through would let a dead chip read as "0".
-FAULT_UNPOWERED = const(2)  # code -1 (0xFFFFFF): all ones from an unpowered chip
-FAULT_RAIL_HIGH = const(3)  # 0x7FFFFF: overload, or stuck by a broken bridge
-FAULT_RAIL_LOW = const(4)  # 0x800000: negative overload, or stuck by a broken bridge
+# An unpowered chip shifts out all ones (-1) every time; a healthy one reads exactly -1 now and
+# then (a bridge balanced at zero, a ramp crossing zero). So a lone -1 is skipped (read()
+# takes the next conversion) and only _UNPOWERED_READS in a row are the fault: with the
+# chip's ~45 counts of noise, four true -1 codes in a row come about once in 10**8 readings.
+# A -1 code is never returned as a reading.
+FAULT_UNPOWERED = const(2)  # code -1 (0xFFFFFF), _UNPOWERED_READS times running
+FAULT_RAIL_HIGH = const(3)  # 0x7FFFFF: the positive rail (overload, or a broken bridge)
+FAULT_RAIL_LOW = const(4)  # 0x800000: the negative rail (negative overload, or a broken bridge)
 FAULT_NAMES = ("none", "no_data_ready", "unpowered", "rail_high", "rail_low")
 
 _CODE_MAX = const(0x7FFFFF)
 _CODE_MIN = const(-0x800000)
 _SIGN = const(0x800000)
 _WRAP = const(0x1000000)
+_UNPOWERED_READS = const(4)
 _SETTLE_READS = const(4)  # 50 ms output settling after power-up at 80 SPS (datasheet)
 _POWER_DOWN_US = const(80)  # over 60 us of PD_SCK high powers the chip down
 _TIMEOUT_MS = const(100)  # 8 periods at 80 SPS; at 10 SPS (RATE low) pass at least 250
@@ -73,12 +77,14 @@ class HX711:
         self.gain = gain
         self._extra = _extra_pulses(gain)
         self.fault = FAULT_NONE
-        self.saturated = False  # the last fault was a rail code (0x7FFFFF or 0x800000)
+        self.rail = 0  # the last fault's rail: 1 (0x7FFFFF), -1 (0x800000), 0 (not a rail)
         self.faults = 0  # fault readings since construction, for the event log
         self.powered = True
+        self._ones = 0  # -1 codes in a row
         self._sck(0)
-        # The chip may still hold another gain from before a soft reset: one read sets ours.
-        self._discard = 1
+        # At boot the chip may have just powered up (settling, A/128) or still hold another
+        # gain from before a soft reset: start as after power_up().
+        self._wake()
 
     def ready(self):
         """True when a conversion waits: lets an async task poll without blocking."""
@@ -99,25 +105,46 @@ class HX711:
     def power_up(self):
         self._sck(0)
         self.powered = True
-        # After power-up the chip is at A/128 and needs settling; one more read applies our gain.
+        self._wake()
+
+    def _wake(self):
+        # After a power-on reset the chip is at A/128 and needs settling: the settling reads
+        # are discarded, and one more when another gain is set (the first read sets it).
         self._discard = _SETTLE_READS + (0 if self.gain == GAIN_A128 else 1)
 
     def read(self):
         """Counts of the next conversion, or None with .fault set. Waits at most timeout_ms for
-        each conversion (after power-up or a gain change, settling reads come first)."""
-        while self._discard > 0:
-            if self._read_one() is None:
-                return None
-            self._discard -= 1
-        return self._read_one()
+        each conversion. After power-up, a gain change or a timeout / unpowered fault (the chip
+        may have reset), settling reads come first; a lone -1 code is skipped for the next
+        conversion. So a read may take a few periods, never an unbounded time."""
+        while True:
+            value = self._read_one()
+            if value is None:
+                return self._failed(FAULT_TIMEOUT)
+            if value == -1:
+                self._ones += 1
+                if self._ones < _UNPOWERED_READS:
+                    continue  # at most _UNPOWERED_READS - 1 times in a row
+                return self._failed(FAULT_UNPOWERED)
+            self._ones = 0
+            if value == _CODE_MAX:
+                return self._failed(FAULT_RAIL_HIGH)
+            if value == _CODE_MIN:
+                return self._failed(FAULT_RAIL_LOW)
+            if self._discard <= 0:
+                self.fault = FAULT_NONE
+                self.rail = 0
+                return value
+            self._discard -= 1  # at most _SETTLE_READS + 1 times
 
     def _read_one(self):
+        """The next conversion's code as a signed int, or None when no data-ready came."""
         clock = self._clock
         dout = self._dout
         start_ms = clock.ticks_ms()
         while dout():
             if clock.ticks_diff(clock.ticks_ms(), start_ms) >= self.timeout_ms:
-                return self._failed(FAULT_TIMEOUT)
+                return None
             clock.sleep_us(self.poll_us)
         sck = self._sck
         state = self._irq_off()
@@ -132,18 +159,12 @@ class HX711:
         self._irq_on(state)
         if value & _SIGN:
             value -= _WRAP
-        if value == -1:
-            return self._failed(FAULT_UNPOWERED)
-        if value == _CODE_MAX:
-            return self._failed(FAULT_RAIL_HIGH)
-        if value == _CODE_MIN:
-            return self._failed(FAULT_RAIL_LOW)
-        self.fault = FAULT_NONE
-        self.saturated = False
         return value
 
     def _failed(self, fault):
         self.fault = fault
-        self.saturated = fault == FAULT_RAIL_HIGH or fault == FAULT_RAIL_LOW
+        self.rail = 1 if fault == FAULT_RAIL_HIGH else -1 if fault == FAULT_RAIL_LOW else 0
         self.faults += 1
+        if fault == FAULT_TIMEOUT or fault == FAULT_UNPOWERED:
+            self._wake()  # the chip may come back from a power-on reset: A/128, settling
         return None

@@ -8,7 +8,11 @@
 # Chip behaviour modelled (datasheet): DOUT low = data ready; each PD_SCK rising edge shifts
 # the next bit out, MSB first; pulse 25 ends the read (DOUT high until the next conversion)
 # and 25/26/27 pulses set A/128, B/32, A/64 for the next conversion; PD_SCK high for 60 us
-# powers down; PD_SCK low again powers up at A/128 with 50 ms settling.
+# powers down; PD_SCK low again powers up at A/128 with 50 ms settling. An "unpowered" fault
+# (the supply lost: every code reads -1) ends with the same power-on reset, and so does
+# supply(True) after supply(False) (the supply lost with DOUT pulled high: no data-ready).
+# A profile may be replaced at any time (the harness gives one trial at a time): the load is
+# flat before the first knot and after the last.
 
 PERIOD_US = 12500  # 80 SPS: RATE pin high
 PHASE_US = 5000  # conversions end at PHASE_US + k * PERIOD_US (until a power cycle)
@@ -16,6 +20,7 @@ SETTLE_US = 50000
 POWER_DOWN_US = 60
 FAULT_KINDS = ("none", "unpowered", "no_data_ready", "stuck_high", "stuck_low")
 _FORCED = (0, 0xFFFFFF, 0, 0x7FFFFF, 0x800000)  # the code each fault shifts out
+_UNPOWERED = 1
 _NO_DATA = 2
 _GAINS = (128, 32, 64)  # by pulses - 25
 
@@ -50,6 +55,7 @@ class FakeHX711:
         self._knot_mg = [0]
         self._knot = 0
         self._faults = []  # start_us, end_us (-1: open), kind; flat
+        self._off = False  # inside an "unpowered" fault: a power-on reset follows it
         self.conversions_read = 0
         self.pulses_last = 0  # of the last complete read: 25, 26 or 27
 
@@ -60,8 +66,27 @@ class FakeHX711:
         self._knot = 0
 
     def add_fault(self, kind, start_ms, end_ms=None):
-        self._faults += [start_ms * 1000, -1 if end_ms is None else end_ms * 1000]
-        self._faults.append(FAULT_KINDS.index(kind))
+        """A fault from start_ms to end_ms (None: for good). Faults already over are dropped,
+        so a long session that adds one per trial keeps a short list."""
+        f = self._faults
+        now = self.clock.now_us
+        i = 0
+        while i < len(f):
+            if 0 <= f[i + 1] <= now:
+                del f[i : i + 3]
+            else:
+                i += 3
+        f += [start_ms * 1000, -1 if end_ms is None else end_ms * 1000]
+        f.append(FAULT_KINDS.index(kind))
+
+    def supply(self, on):
+        """Cuts (False) or restores (True) the chip's supply. Cut: DOUT reads high, so no
+        data-ready (a timeout for the driver); restored: a power-on reset, A/128, settling."""
+        if on:
+            self._wake(self.clock.now_us)
+        else:
+            self.powered = False
+            self._pulses = -1
 
     def fault_at(self, now):
         f = self._faults
@@ -77,7 +102,7 @@ class FakeHX711:
             i += 1
         self._knot = i
         mg = self._knot_mg[i]
-        if i + 1 == len(times):
+        if i + 1 == len(times) or now < times[i]:  # after the last knot, or before the first
             return mg
         return mg + (self._knot_mg[i + 1] - mg) * (now - times[i]) // (times[i + 1] - times[i])
 
@@ -110,11 +135,7 @@ class FakeHX711:
         self.sck = level
         if not level:  # falling edge: wakes the chip if the clock was high for too long
             if not self.powered or now - self._high_us >= POWER_DOWN_US:
-                self.powered = True
-                self.gain = 128
-                self._pulses = -1
-                self._next_us = now + SETTLE_US
-                self._phase_us = self._next_us % PERIOD_US
+                self._wake(now)
             return
         self._high_us = now
         if not self.powered:
@@ -129,6 +150,14 @@ class FakeHX711:
         if self._pulses == 25:
             self._next_us = now + PERIOD_US - (now - self._phase_us) % PERIOD_US
 
+    def _wake(self, now):
+        # Power-on reset: A/128, the first conversion after the settling time.
+        self.powered = True
+        self.gain = 128
+        self._pulses = -1
+        self._next_us = now + SETTLE_US
+        self._phase_us = self._next_us % PERIOD_US
+
     def _end_read(self):
         if 25 <= self._pulses <= 27:
             self.gain = _GAINS[self._pulses - 25]
@@ -136,7 +165,16 @@ class FakeHX711:
         self._pulses = -1
 
     def _ready(self, now):
-        return now >= self._next_us and self.fault_at(now) != _NO_DATA
+        if now < self._next_us:
+            return False
+        kind = self.fault_at(now)
+        if kind == _UNPOWERED:
+            self._off = True
+        elif self._off:  # the supply is back: power-on reset
+            self._off = False
+            self._wake(now)
+            return False
+        return kind != _NO_DATA
 
     def _latch(self, now):
         # The newest finished conversion, sampled at the last period boundary.
