@@ -113,7 +113,9 @@ EV_FAULT = const(2)  # detail: fault code (sensor, ...); a, b: fault data
 EV_TIME_SET = const(3)  # a: clock before (0 when it was not valid), b: clock set to (Unix s)
 EV_OVERRIDE = const(4)  # a: seq of the session start the clinician overrode
 EV_STORE = const(5)  # detail: ST_*; a: seq or segment where found; b: bytes involved
-EV_CALIBRATION = const(6)  # a: calibration id, b: span in counts per kg; trials after use it
+# a: calibration id; b: |span| in counts per kg; detail 1: the cell is wired reversed
+# (a negative span). The trials after it were measured with this calibration.
+EV_CALIBRATION = const(6)
 ST_CORRUPT = const(1)  # bytes that fail the CRC were skipped inside a segment
 ST_TORN = const(2)  # the end of a segment is an incomplete record (a cut on a non-atomic fs)
 ST_STATE = const(3)  # the state file was missing or bad: rebuilt from the log
