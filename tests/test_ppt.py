@@ -380,6 +380,25 @@ from drivers.hx711 import HX711
 from fake_hx711 import FakeHX711
 from vclock import VirtualClock
 
+
+def allocated(sampler, clock, chip, samples=1500):
+    # (heap allocated, chip conversions read) over `samples` steady-state samples, after a
+    # warm-up (first calls may intern names or grow attribute tables).
+    for _ in range(40):
+        clock.sleep_us(12500)
+        sampler.step(clock.ticks_ms(), False)
+    start = chip.conversions_read
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    for _ in range(samples):
+        clock.sleep_us(12500)
+        sampler.step(clock.ticks_ms(), False)
+    used = gc.mem_alloc() - before
+    gc.enable()
+    return used, chip.conversions_read - start
+
+
 clock = VirtualClock()
 chip = FakeHX711(clock, 84000, 215000, 60, 9)
 chip.set_profile([(0, 0), (2000, 0), (22000, 10200000)])  # 50 kPa/s after 2 s
@@ -390,17 +409,7 @@ scale.set_span(430000, 2000, 1)
 trial = ppt.Trial(ceiling_kpa_x10=20000, ticks_diff=clock.ticks_diff)
 sampler = ppt.Sampler(hx, scale, trial)
 trial.arm(0)
-for _ in range(40):  # warm up: first calls may intern or grow attribute tables
-    clock.sleep_us(12500)
-    sampler.step(clock.ticks_ms(), False)
-gc.collect()
-gc.disable()
-before = gc.mem_alloc()
-for _ in range(1500):
-    clock.sleep_us(12500)
-    sampler.step(clock.ticks_ms(), False)
-used = gc.mem_alloc() - before
-gc.enable()
+used, _ = allocated(sampler, clock, chip)
 print(used, trial.state, trial.cue, trial.kpa_x10 > 5000)
 
 # at rest on a bridge balanced at zero: about 1 % of the raw codes are -1, each skipped
@@ -413,19 +422,8 @@ scale.set_span(430000, 2000, 1)
 trial = ppt.Trial(ticks_diff=clock.ticks_diff)
 sampler = ppt.Sampler(hx, scale, trial)
 trial.arm(0)
-for _ in range(40):
-    clock.sleep_us(12500)
-    sampler.step(clock.ticks_ms(), False)
-start = chip.conversions_read
-gc.collect()
-gc.disable()
-before = gc.mem_alloc()
-for _ in range(1500):
-    clock.sleep_us(12500)
-    sampler.step(clock.ticks_ms(), False)
-used = gc.mem_alloc() - before
-gc.enable()
-print(used, chip.conversions_read - start - 1500 > 3, hx.faults)
+used, conversions = allocated(sampler, clock, chip)
+print(used, conversions - 1500 > 3, hx.faults)
 """
 
 
