@@ -18,7 +18,7 @@ LOAD += "print(gc.mem_alloc() - before)\n"
 
 def loaded_heap_bytes():
     code = LOAD % "\n".join("import " + name for name in LOADED)
-    proc = run_micropython(code=code, heapsize="1M", precompiled=True)
+    proc = run_micropython(code=code, heapsize="1M")
     if proc.returncode != 0:
         raise RuntimeError("loading the firmware failed: " + proc.stderr.strip())
     return int(proc.stdout)

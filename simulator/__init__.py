@@ -7,7 +7,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 FIRMWARE_DIR = REPO_DIR / "firmware"
 CPYTHON_SHIMS_DIR = PACKAGE_DIR / "shims" / "cpython"
-UNIX_SHIMS_DIR = PACKAGE_DIR / "shims" / "unix"
 HARNESS_DIR = PACKAGE_DIR / "harness"
 # Simulated hardware that must run on both runtimes (pin-level HX711, flash block device):
 # importable as top-level modules on CPython and on micropython alike.

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simulator import FAKES_DIR, FIRMWARE_DIR, HARNESS_DIR, REPO_DIR, UNIX_SHIMS_DIR, use_firmware
+from simulator import FAKES_DIR, FIRMWARE_DIR, HARNESS_DIR, REPO_DIR, use_firmware
 
 # A microcontroller-sized heap: an ESP32 without PSRAM has about 112 KB free.
 DEFAULT_HEAPSIZE = "64K"
@@ -32,14 +32,11 @@ def micropython_binary():
     )
 
 
-def micropython_env(extra_path=(), precompiled=False):
-    # .frozen keeps the port's frozen modules (asyncio); then firmware, fakes, unix shims.
-    if precompiled:
-        parts = [".frozen"] + [str(precompiled_dir(d)) for d in (FIRMWARE_DIR, FAKES_DIR)]
-    else:
-        parts = [".frozen", str(FIRMWARE_DIR), str(FAKES_DIR)]
-    if UNIX_SHIMS_DIR.is_dir():
-        parts.append(str(UNIX_SHIMS_DIR))
+def micropython_env(extra_path=()):
+    # .frozen keeps the port's frozen modules (asyncio); then the firmware and the fakes as
+    # mpy-cross bytecode, as on the board: compiling source on import needs several times
+    # the heap the compiled module keeps.
+    parts = [".frozen"] + [str(precompiled_dir(d)) for d in (FIRMWARE_DIR, FAKES_DIR)]
     parts.extend(str(p) for p in extra_path)
     env = dict(os.environ)
     env["MICROPYPATH"] = ":".join(parts)
@@ -55,11 +52,10 @@ def run_micropython(
     heapsize=DEFAULT_HEAPSIZE,
     extra_path=(),
     timeout_s=120,
-    precompiled=False,
 ):
     """Run a script file, a code string or a module (-m); returns CompletedProcess (text).
 
-    precompiled: import the firmware and the fakes as mpy-cross bytecode, as the board does.
+    The firmware and the fakes import as mpy-cross bytecode (see micropython_env).
     """
     if sum(x is not None for x in (script, code, module)) != 1:
         raise ValueError("give exactly one of script, code or module")
@@ -78,7 +74,7 @@ def run_micropython(
         input=stdin,
         capture_output=True,
         text=True,
-        env=micropython_env(extra_path, precompiled),
+        env=micropython_env(extra_path),
         timeout=timeout_s,
     )
 
@@ -97,7 +93,6 @@ def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEA
             stdin=stdin,
             heapsize=heapsize,
             extra_path=[precompiled_dir(HARNESS_DIR)],
-            precompiled=True,
         )
         return proc.returncode, proc.stdout, proc.stderr
     if runtime != "cpython":
@@ -119,7 +114,7 @@ def run_both(code, heapsize="256K"):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "<snippet>", "exec"), {"__name__": "snippet"})
-    proc = run_micropython(code=code, heapsize=heapsize, precompiled=True)
+    proc = run_micropython(code=code, heapsize=heapsize)
     if proc.returncode != 0:
         raise AssertionError("micropython failed:\n" + proc.stdout + proc.stderr)
     return {"cpython": out.getvalue(), "micropython": proc.stdout}

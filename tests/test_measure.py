@@ -17,7 +17,7 @@ from simulator.harness.measure import (
     MAX_TITLE,
     MAX_TRIALS,
 )
-from simulator.runtime import HARNESS_DIR, run_harness, run_micropython
+from simulator.runtime import HARNESS_DIR, precompiled_dir, run_harness, run_micropython
 
 SCENARIOS = sorted((PACKAGE_DIR / "scenarios").glob("*.json"))
 REFERENCE = REPO_DIR / "firmware" / "data" / "qst_reference.json"
@@ -241,7 +241,7 @@ def test_live_data_fits_a_board_heap():
         code=LIVE_DATA % REFERENCE,
         stdin=scenario_text("1_sensitised.json"),
         heapsize="512K",
-        extra_path=[HARNESS_DIR],
+        extra_path=[precompiled_dir(HARNESS_DIR)],
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     code_bytes, data_bytes = (int(v) for v in proc.stdout.split())

@@ -13,8 +13,7 @@ from simulator import CASES_DIR
 from simulator.runtime import run_harness
 
 WALL_S = 1_790_000_000
-# record.py compiled from source needs more than the 64 KB board heap for its compiler
-# (about 19 KB stays after import on the 64-bit unix port); see docs/storage.md.
+# Round trips of every vector at once, not a memory test (bench/ reports the module heap).
 HEAP = "256K"
 MAX_U32 = 0xFFFFFFFF
 

@@ -58,6 +58,6 @@ def test_each_firmware_module_loads_as_bytecode_in_a_board_sized_heap(module):
     # The board runs mpy-cross bytecode (frozen or .mpy); compiling source on import would
     # need several times the heap the compiled module keeps. bench/ reports the total.
     code = "import sys\nimport %s\nprint(sys.implementation.name)\n" % module
-    proc = run_micropython(code=code, heapsize="64K", precompiled=True)
+    proc = run_micropython(code=code, heapsize="64K")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "micropython"

@@ -20,6 +20,11 @@ def dumps(obj):
     return "".join(parts)
 
 
+def dump(obj, write):
+    """Writes dumps(obj) piece by piece (write(str) per piece): never the whole document."""
+    _emit(obj, write)
+
+
 def _emit(obj, put):
     kind = type(obj)
     if obj is None:

@@ -365,27 +365,6 @@ def _cal_error(step, fault, advice):
     return "%s: reading not stable; %s" % (step, advice)
 
 
-def _stream(obj, write):
-    """Writes canonjson.dumps(obj) piece by piece: never the whole document in memory."""
-    kind = type(obj)
-    if kind is dict:
-        sep = "{"
-        for key in sorted(obj):
-            write(sep + canonjson.dumps(key) + ":")
-            _stream(obj[key], write)
-            sep = ","
-        write("{}" if sep == "{" else "}")
-    elif kind is list or kind is tuple:
-        sep = "["
-        for item in obj:
-            write(sep)
-            _stream(item, write)
-            sep = ","
-        write("[]" if sep == "[" else "]")
-    else:
-        write(canonjson.dumps(obj))
-
-
 def measure(sc, table, write):
     """Runs the scenario, writing canonical JSON: the top-level keys in sorted order, each site
     as soon as it is measured."""
@@ -397,9 +376,9 @@ def measure(sc, table, write):
     for key in ("target_kpa_s", "onset_kpa", "ceiling_kpa"):
         protocol[key + "_x10"] = sc[key]
     write('{"calibration":')
-    _stream(calibration, write)
+    canonjson.dump(calibration, write)
     write(',"patient":{"age":%s,"sex":"%s"},"protocol":' % (canonjson.dumps(sc["age"]), sc["sex"]))
-    _stream(protocol, write)
+    canonjson.dump(protocol, write)
     write(',"reference":%s,"scenario":' % canonjson.dumps(table["version"]))
     write(canonjson.dumps(sc["title"]) + ',"sites":[')
     kept = []
@@ -425,13 +404,13 @@ def measure(sc, table, write):
             ppt_min_kpa_x10=site["ppt_min_kpa_x10"],
         )
         write("," if kept else "")
-        _stream(site, write)
+        canonjson.dump(site, write)
         kept.append((spec["site"], spec["side"], spec["role"], site["ppt_kpa_x10"], site["qst"]))
         del site, trials
     summary = qst.compare(kept)
     summary["sensor"] = {"faults": unit.hx.faults, "conversions": unit.chip.conversions_read}
     write('],"summary":')
-    _stream(summary, write)
+    canonjson.dump(summary, write)
     write("}")
 
 
