@@ -101,6 +101,7 @@ class Trial:
         self.onset_kpa_x10 = onset_kpa_x10
         self.ceiling_kpa_x10 = ceiling_kpa_x10
         self.release_pct = release_pct
+        self._kept_pct = 100 - release_pct  # released: below this share of the peak
         self.min_ramp_ms = min_ramp_ms
         self.max_ramp_ms = max_ramp_ms
         self._diff = ticks_diff or _sub  # time.ticks_diff on the board: ticks wrap
@@ -166,7 +167,7 @@ class Trial:
             self._finish(_END_STOP, t_ms, kpa_x10, 0)
         elif kpa_x10 >= self.ceiling_kpa_x10:
             self._finish(_END_CEILING, t_ms, kpa_x10, FLAG_CENSORED)
-        elif kpa_x10 * 100 < self.peak_kpa_x10 * (100 - self.release_pct):
+        elif kpa_x10 * 100 < self.peak_kpa_x10 * self._kept_pct:
             self._finish(_END_RELEASE, self._t_peak, self.peak_kpa_x10, 0)
         elif self._diff(t_ms, self._t_onset) > self.max_ramp_ms:
             self._finish(_END_ABORT, t_ms, kpa_x10, FLAG_ABORTED)

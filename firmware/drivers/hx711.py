@@ -77,7 +77,6 @@ class HX711:
         self.gain = gain
         self._extra = _extra_pulses(gain)
         self.fault = FAULT_NONE
-        self.rail = 0  # the last fault's rail: 1 (0x7FFFFF), -1 (0x800000), 0 (not a rail)
         self.faults = 0  # fault readings since construction, for the event log
         self.powered = True
         self._ones = 0  # -1 codes in a row
@@ -85,6 +84,12 @@ class HX711:
         # At boot the chip may have just powered up (settling, A/128) or still hold another
         # gain from before a soft reset: start as after power_up().
         self._wake()
+
+    @property
+    def rail(self):
+        """The last fault's rail: 1 (0x7FFFFF), -1 (0x800000), 0 (not a rail fault)."""
+        fault = self.fault
+        return 1 if fault == FAULT_RAIL_HIGH else -1 if fault == FAULT_RAIL_LOW else 0
 
     def ready(self):
         """True when a conversion waits: lets an async task poll without blocking."""
@@ -133,7 +138,6 @@ class HX711:
                 return self._failed(FAULT_RAIL_LOW)
             if self._discard <= 0:
                 self.fault = FAULT_NONE
-                self.rail = 0
                 return value
             self._discard -= 1  # at most _SETTLE_READS + 1 times
 
@@ -163,7 +167,6 @@ class HX711:
 
     def _failed(self, fault):
         self.fault = fault
-        self.rail = 1 if fault == FAULT_RAIL_HIGH else -1 if fault == FAULT_RAIL_LOW else 0
         self.faults += 1
         if fault == FAULT_TIMEOUT or fault == FAULT_UNPOWERED:
             self._wake()  # the chip may come back from a power-on reset: A/128, settling
