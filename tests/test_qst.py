@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from core import case, qst
+from core import case, qst, vocab
 from simulator import FIRMWARE_DIR
 from simulator.runtime import run_both
 
@@ -167,11 +167,11 @@ def test_z_rounding_holds_in_float32(table):
     "z_x100, category", [(100, "high"), (99, "normal"), (-99, "normal"), (-100, "low")]
 )
 def test_category_cut_offs(z_x100, category):
-    assert qst.category(z_x100) == category
+    assert vocab.qst_category(z_x100) == category
 
 
 def test_cut_offs_are_configurable_and_abnormal_is_beyond_1_96(table):
-    assert qst.category(150, high_x100=196) == "normal"
+    assert vocab.qst_category(150, high_x100=196) == "normal"
     row = qst.find_row(table, "thenar", "F", 30)
     for ppt_x10, abnormal in ((1100, True), (2400, False), (6500, True)):
         score = qst.score(table, "thenar", "F", 30, ppt_x10)

@@ -4,6 +4,7 @@
 # MicroPython isinstance(True, int) is False, on CPython True.
 from core import canonjson
 from core.vocab import (
+    AGE_MAX_YEARS,
     CONDITIONS,
     CONTRAINDICATIONS,
     DEPTHS,
@@ -13,13 +14,12 @@ from core.vocab import (
     NEEDLES_MAX,
     NEEDLES_MIN,
     QST_CATEGORIES,
+    QST_Z_LIMIT,
     REGIONS,
     RESPONSES,
     SEXES,
 )
 
-AGE_MAX_YEARS = 120
-QST_Z_LIMIT = 10  # a |z| beyond this is a typing error, not a patient
 SESSIONS_MAX = 1000
 
 _FIELDS = (

@@ -12,6 +12,7 @@ from core.vocab import (
     NEEDLES_MAX,
     NEEDLES_MIN,
     STATUSES,
+    qst_category,
 )
 
 RULESET = "2026.11-r1"
@@ -24,8 +25,8 @@ CHILD_AGE_YEARS = const(12)  # seed 001: "Children under 12 ... should be carefu
 # --- Project choices: the seeds name no value for these. A clinic may tune them. ---
 OLDER_AGE_YEARS = const(65)  # "older adults" heal more slowly (seed 000)
 DEFAULT_DOSE = (3, 6, 1, 1)  # first session, no factor: 0.25 mm, 6, intermediate, rotation
-QST_HIGH_Z = 1.0  # z >= this: sensitised (DESIGN 3, DFNS sign: positive = gain of function)
-QST_LOW_Z = -1.0  # z <= this: robust
+# QST category cut-offs: core.vocab.QST_HIGH_Z_X100 and QST_LOW_Z_X100 (z >= 1.0 high,
+# z <= -1.0 low), shared with core.qst so the device scores and doses alike.
 # --- end of project choices ---
 
 _GAUGE = const(0)
@@ -197,14 +198,6 @@ AFTERCARE = (
 )
 
 
-def qst_category(qst_z):
-    if qst_z >= QST_HIGH_Z:
-        return "high"
-    if qst_z <= QST_LOW_Z:
-        return "low"
-    return "normal"
-
-
 def _facts(case):
     tags = set(case["conditions"])
     tags.update(case["contraindications"])
@@ -221,7 +214,7 @@ def _facts(case):
         tags.add("thorax")
     category = case["qst_category"]
     if case["qst_z"] is not None:
-        category = qst_category(case["qst_z"])
+        category = qst_category(case["qst_z"] * 100)
     if category is not None:
         tags.add("qst_" + category)
     history = case["history"]

@@ -18,12 +18,10 @@ import math
 from micropython import const
 
 from core.scale import format_x100
+from core.vocab import AGE_MAX_YEARS, QST_HIGH_Z_X100, QST_LOW_Z_X100, QST_Z_LIMIT, qst_category
 
-HIGH_Z_X100 = const(100)  # z >= 1.0: sensitised ("high"), as the dosage rules use it
-LOW_Z_X100 = const(-100)  # z <= -1.0: robust ("low")
 _ABNORMAL_Z_X100 = const(196)  # |z| > 1.96: outside the DFNS 95 % range
 _SIDE_DIFF_PCT_X10 = const(350)  # side-to-side difference over 35 % (Pfau et al. 2014)
-_CASE_Z_LIMIT_X100 = const(1000)  # core.case takes |z| <= 10
 _AGE_FAR_YEARS = const(20)  # a patient over 20 years from a row's typical age gets a note
 _BASES = ("log", "converted")
 _UNITS = ("kPa", "kgf/cm2")
@@ -65,8 +63,8 @@ def _text(where, value):
 
 
 def _age(where, value):
-    if value is not None and (type(value) is not int or not 0 <= value <= 120):
-        raise QstError(where + ": null or whole years 0-120")
+    if value is not None and (type(value) is not int or not 0 <= value <= AGE_MAX_YEARS):
+        raise QstError(where + ": null or whole years 0-%d" % AGE_MAX_YEARS)
     return value
 
 
@@ -150,14 +148,6 @@ def z_x100(ppt_kpa_x10, row, fround=_keep):
     return int(scaled + 0.5) if scaled >= 0 else -int(0.5 - scaled)
 
 
-def category(zx100, high_x100=HIGH_Z_X100, low_x100=LOW_Z_X100):
-    if zx100 >= high_x100:
-        return "high"
-    if zx100 <= low_x100:
-        return "low"
-    return "normal"
-
-
 def age_note(row, age):
     """A note when the patient is far from the typical age of a row's reference group (or
     the age is unknown), e.g. "reference age about 30; patient 70"; None otherwise."""
@@ -177,8 +167,8 @@ def score(
     sex,
     age,
     ppt_kpa_x10,
-    high_x100=HIGH_Z_X100,
-    low_x100=LOW_Z_X100,
+    high_x100=QST_HIGH_Z_X100,
+    low_x100=QST_LOW_Z_X100,
     ppt_min_kpa_x10=None,
 ):
     """The QST result of one site value (None: the site had no value). ppt_min_kpa_x10: the
@@ -207,7 +197,7 @@ def score(
     return _result(
         zx100,
         None,
-        category(zx100, high_x100, low_x100),
+        qst_category(zx100, high_x100, low_x100),
         abs(zx100) > _ABNORMAL_Z_X100,
         row,
         note,
@@ -244,7 +234,7 @@ def side_to_side(ppt_a_kpa_x10, ppt_b_kpa_x10, limit_pct_x10=_SIDE_DIFF_PCT_X10)
 
 
 def local_to_remote(
-    local_kpa_x10, remote_kpa_x10, local_z_x100, remote_z_x100, high_x100=HIGH_Z_X100
+    local_kpa_x10, remote_kpa_x10, local_z_x100, remote_z_x100, high_x100=QST_HIGH_Z_X100
 ):
     """Local PPT as a percentage of the remote reference site's (x 10; None without both
     values), and widespread sensitisation: the local site is sensitised and the remote site
@@ -262,7 +252,7 @@ def local_to_remote(
     return {"ratio_pct_x10": ratio, "widespread": widespread}
 
 
-def decisive_z(result, high_x100=HIGH_Z_X100):
+def decisive_z(result, high_x100=QST_HIGH_Z_X100):
     """The z (x 100) that can decide "sensitised or not": the z itself, or for a censored
     site its bound z_max when that is below the cut-off (the true z is lower still); None
     when unknown."""
@@ -278,7 +268,7 @@ def case_qst(zx100):
     """The `qst` field of a dosage case (core.case), or None when there is no z."""
     if zx100 is None:
         return None
-    zx100 = max(-_CASE_Z_LIMIT_X100, min(_CASE_Z_LIMIT_X100, zx100))
+    zx100 = max(-QST_Z_LIMIT * 100, min(QST_Z_LIMIT * 100, zx100))
     return {"z": zx100 / 100}
 
 

@@ -1,6 +1,6 @@
-# The words shared by the case input (core.case), the dosage rules (core.dosage) and the
-# stored records (core.record). Records store indexes into these tuples: append to them,
-# never reorder or remove (tests/test_record.py pins the order).
+# The words and limits shared by the case input (core.case), the dosage rules (core.dosage),
+# the QST score (core.qst) and the stored records (core.record). Records store indexes into
+# these tuples: append to them, never reorder or remove (tests/test_record.py pins them).
 from micropython import const
 
 SEXES = ("F", "M", "U")
@@ -26,3 +26,18 @@ MANIPULATIONS = ("basic", "rotation", "tenting", "pistoning")
 ADJUNCTS = ("microneedling", "e-stim")
 NEEDLES_MIN = const(5)  # seed 000: "Begin with 5-10 per session"
 NEEDLES_MAX = const(10)
+
+AGE_MAX_YEARS = const(120)
+QST_Z_LIMIT = const(10)  # a |z| beyond this is a typing error, not a patient
+# QST categories (DESIGN 3; DFNS sign: a positive z is a sensitised patient). The defaults
+# the dosage rules use; a clinic may tune them.
+QST_HIGH_Z_X100 = const(100)  # z >= 1.0: sensitised, "high"
+QST_LOW_Z_X100 = const(-100)  # z <= -1.0: robust, "low"
+
+
+def qst_category(z_x100, high_x100=QST_HIGH_Z_X100, low_x100=QST_LOW_Z_X100):
+    if z_x100 >= high_x100:
+        return "high"
+    if z_x100 <= low_x100:
+        return "low"
+    return "normal"
