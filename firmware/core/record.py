@@ -130,7 +130,6 @@ MAX_BYTES = const(255)
 EVENT_MAX_BYTES = const(31)  # an event record with a valid clock
 _VERSION = const(1)  # every type is at version 1
 _CLOCK_VALID = const(0x80)
-_RESERVED = const(0x70)
 _NONE8 = const(0xFF)
 _NONE16 = const(0xFFFF)
 _NONE_I16 = const(-32768)
@@ -486,6 +485,10 @@ def check(buf, off, end):
 
 def seq_of(buf, off):
     return struct.unpack_from("<I", buf, off + 3)[0]
+
+
+def boot_of(buf, off):
+    return buf[off + 7] | buf[off + 8] << 8
 
 
 def decode(buf, off=0, end=-1):

@@ -86,8 +86,6 @@ class Store:
         self.acked_seq = 0  # the host has durably stored everything <= this
         self.boot = 0
         self._lease = 0
-        self._records = 0
-        self._bytes = 0
         self._unacked = 0
         self._open = False
 
@@ -136,7 +134,7 @@ class Store:
         spare = self._read_state(_STATE_TMP)
         problems = []
         self._reported = []
-        self._records = self._bytes = self._unacked = 0
+        self._unacked = 0
         if state is None:
             state = spare
             if firsts:
@@ -156,7 +154,7 @@ class Store:
                     stat[3] += 1
                     continue
                 last = seq
-                last_boot = self._rbuf[off + 7] | self._rbuf[off + 8] << 8
+                last_boot = record.boot_of(self._rbuf, off)
                 seg[_COUNT] += 1
                 seg[_LAST] = seq
                 if seq > acked:
@@ -167,8 +165,6 @@ class Store:
                 problems.append((record.ST_EMPTY, first, 0))
                 continue
             self._segs.append(seg)
-            self._records += seg[_COUNT]
-            self._bytes += seg[_BYTES]
             if stat[0]:
                 problems.append((record.ST_CORRUPT, first, stat[0]))
             if stat[1]:
@@ -267,8 +263,6 @@ class Store:
         seg[_BYTES] += self._fill
         seg[_COUNT] += self._buffered
         seg[_LAST] = last
-        self._records += self._buffered
-        self._bytes += self._fill
         self._unacked += self._buffered
         self.stored_seq = last
         self._fill = 0
@@ -321,8 +315,6 @@ class Store:
             seg = segs[0]
             os.remove(self._path(seg[_SEG]))
             segs.pop(0)
-            self._records -= seg[_COUNT]
-            self._bytes -= seg[_BYTES]
             free = self._free()
         return free
 
@@ -404,7 +396,7 @@ class Store:
     def count(self, from_seq=1, to_seq=_MAX_SEQ):
         """Number of stored records with from_seq <= seq <= to_seq (RACP 0x04)."""
         if from_seq <= 1 and to_seq >= self.stored_seq:
-            return self._records
+            return self._total(_COUNT)
         n = 0
         last = 0
         stat = [0, 0, 0, 0]
@@ -428,8 +420,8 @@ class Store:
         except OSError:
             free = None  # the status screen still shows the counts
         return {
-            "records": self._records,
-            "bytes": self._bytes,
+            "records": self._total(_COUNT),
+            "bytes": self._total(_BYTES),
             "free_bytes": free,
             "unacked": self._unacked,
             "buffered": self._buffered,
@@ -439,6 +431,12 @@ class Store:
             "acked_seq": self.acked_seq,
             "boot": self.boot,
         }
+
+    def _total(self, field):
+        n = 0
+        for seg in self._segs:
+            n += seg[field]
+        return n
 
     # --- files -------------------------------------------------------------------------
 
