@@ -6,6 +6,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 FIRMWARE_DIR = REPO_DIR / "firmware"
+QST_REFERENCE = FIRMWARE_DIR / "data" / "qst_reference.json"  # board.QST_REFERENCE on a board
 CPYTHON_SHIMS_DIR = PACKAGE_DIR / "shims" / "cpython"
 HARNESS_DIR = PACKAGE_DIR / "harness"
 # Simulated hardware that must run on both runtimes (pin-level HX711, flash block device):

@@ -5,11 +5,10 @@ import json
 import sys
 from pathlib import Path
 
-from simulator import CASES_DIR, FIRMWARE_DIR, PACKAGE_DIR, use_firmware
+from simulator import CASES_DIR, PACKAGE_DIR, QST_REFERENCE, use_firmware
 from simulator.runtime import DEFAULT_HEAPSIZE, MicroPythonMissing, run_harness
 
 SCENARIOS_DIR = PACKAGE_DIR / "scenarios"
-REFERENCE = FIRMWARE_DIR / "data" / "qst_reference.json"
 _EXAMPLE = "simulator/scenarios/1_sensitised.json"
 
 
@@ -34,7 +33,7 @@ def measure_text(text, runtime):
     use_firmware()  # the harness module imports the fakes and the firmware
     from simulator.harness.measure import HEAPSIZE
 
-    args = ["--reference", str(REFERENCE)]
+    args = ["--reference", str(QST_REFERENCE)]
     return harness_text("measure", text, runtime, args=args, heapsize=HEAPSIZE)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from simulator import FAKES_DIR, FIRMWARE_DIR, HARNESS_DIR, REPO_DIR, use_firmware
 
+RUNTIMES = ("cpython", "micropython")
 # A microcontroller-sized heap: an ESP32 without PSRAM has about 112 KB free.
 DEFAULT_HEAPSIZE = "64K"
 

@@ -1,24 +1,18 @@
 """Shared test setup: firmware importable on CPython, and both runtimes one call away.
 
-Use simulator.runtime.run_harness(name, stdin, runtime=...) to run the same harness file on
-CPython and on micropython, and simulator.runtime.run_micropython for anything else.
+simulator.runtime has the helpers: run_harness(name, stdin, runtime=...) runs the same
+harness file on CPython and on micropython, run_both(code) one snippet on both, and
+run_micropython anything else.
 """
 
 import pytest
 
 from simulator import use_firmware
-from simulator.runtime import run_harness
+from simulator.runtime import RUNTIMES
 
 use_firmware()
-
-RUNTIMES = ("cpython", "micropython")
 
 
 @pytest.fixture(params=RUNTIMES)
 def runtime(request):
     return request.param
-
-
-@pytest.fixture(scope="session")
-def harness():
-    return run_harness

@@ -1,26 +1,14 @@
 """The command line a clinician or maintainer types: exit codes and one-line errors."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+from simcli import simulator
 
-from simulator import REPO_DIR
-
-
-def simulator(*args, stdin=""):
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO_DIR,
-        timeout=120,
-    )
+from simulator.runtime import RUNTIMES
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_recommend_prints_one_json_recommendation(runtime):
     case = {"age": 52, "sex": "F", "conditions": ["fibromyalgia"], "qst": {"z": 1.6}}
     proc = simulator("recommend", "--runtime", runtime, stdin=json.dumps(case))
@@ -43,7 +31,7 @@ BAD_INPUTS = [
 ]
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("stdin,message", BAD_INPUTS)
 def test_bad_input_exits_2_with_one_line_and_no_traceback(runtime, stdin, message):
     proc = simulator("recommend", "--runtime", runtime, stdin=stdin)
@@ -54,7 +42,7 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(runtime, stdin, messag
     assert message in lines[0]
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_demo_measures_scores_and_recommends(runtime):
     proc = simulator("demo", "--runtime", runtime)
     assert proc.returncode == 0, proc.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.runtime import run_harness
+from simulator.runtime import RUNTIMES, run_harness
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "dosage_cases.json").read_text())
 
@@ -25,7 +25,7 @@ def _batch(runtime):
 
 @pytest.fixture(scope="module")
 def outputs():
-    return {runtime: _batch(runtime) for runtime in ("cpython", "micropython")}
+    return {runtime: _batch(runtime) for runtime in RUNTIMES}
 
 
 def test_runtimes_agree_byte_for_byte(outputs):
@@ -33,7 +33,7 @@ def test_runtimes_agree_byte_for_byte(outputs):
         assert cp == mp, vector["name"]
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("index", range(len(VECTORS)), ids=[v["name"] for v in VECTORS])
 def test_vector(outputs, runtime, index):
     vector = VECTORS[index]

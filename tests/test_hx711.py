@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from simulator.runtime import run_both
+from simulator.runtime import RUNTIMES, run_both
 
 DRIVER_CHECKS = r"""
 from core import canonjson
@@ -274,7 +274,7 @@ def driver_runs():
     return run_both(DRIVER_CHECKS)
 
 
-@pytest.fixture(params=("cpython", "micropython"))
+@pytest.fixture(params=RUNTIMES)
 def checks(request, driver_runs):
     return json.loads(driver_runs[request.param])
 

@@ -2,13 +2,12 @@
 byte-identical on CPython and micropython; what each bundled scenario must show."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+from simcli import simulator
 
 from core import canonjson
-from simulator import PACKAGE_DIR, REPO_DIR
+from simulator import PACKAGE_DIR, QST_REFERENCE
 from simulator.harness.measure import (
     HEAPSIZE,
     MAX_NOTE,
@@ -20,7 +19,7 @@ from simulator.harness.measure import (
 from simulator.runtime import HARNESS_DIR, precompiled_dir, run_harness, run_micropython
 
 SCENARIOS = sorted((PACKAGE_DIR / "scenarios").glob("*.json"))
-REFERENCE = REPO_DIR / "firmware" / "data" / "qst_reference.json"
+REFERENCE = QST_REFERENCE
 ARGS = ["--reference", str(REFERENCE)]  # the CLI passes it the same way
 
 
@@ -401,13 +400,7 @@ def test_a_scenario_far_too_big_is_one_error_line_on_micropython():
 
 
 def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", "measure", *args],
-        cwd=REPO_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return simulator("measure", *args)
 
 
 def test_cli_prints_the_results():
@@ -440,3 +433,19 @@ def test_cli_bad_scenario(tmp_path):
     assert (
         proc.stderr == "error: sites[0].trials[0].rate_kpa_s: a number from 1 to 500 (got 900)\n"
     )
+
+
+def test_every_scenario_word_is_a_literal_so_the_decoder_reuses_it():
+    # _WORDS lists by hand every key and choice of FIELDS, and the structural keys.
+    from simulator.harness import measure
+
+    words = {"title", "note", "sites", "site", "trials", "fault"}
+    for line in measure.FIELDS.strip().splitlines():
+        name, kind, allowed, _default = line.split()
+        section, key = name.split(".")
+        words.add(key)
+        if section not in ("site", "trial", "fault"):
+            words.add(section)  # a top-level object
+        if kind == "one":
+            words.update(allowed.split(","))
+    assert sorted(words - set(measure._WORDS)) == []

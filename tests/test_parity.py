@@ -5,7 +5,7 @@ import random
 
 from casegen import broken_case, random_case
 
-from simulator.runtime import run_harness
+from simulator.runtime import RUNTIMES, run_harness
 
 WELL_FORMED = 300
 BROKEN = 100
@@ -21,7 +21,7 @@ def generated_lines(seed=2026):
 def test_generated_cases_give_identical_bytes_on_both_runtimes():
     stdin = generated_lines()
     results = {}
-    for runtime in ("cpython", "micropython"):
+    for runtime in RUNTIMES:
         code, out, err = run_harness("recommend", stdin=stdin, args=["--batch"], runtime=runtime)
         assert code == 0, err
         results[runtime] = out.splitlines()

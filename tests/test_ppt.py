@@ -10,6 +10,7 @@ import statistics
 import pytest
 
 from core import case, ppt, qst
+from simulator import QST_REFERENCE
 from simulator.runtime import run_both, run_micropython
 
 TRIALS = r"""
@@ -316,7 +317,7 @@ def test_fewer_than_two_valid_trials_give_no_site_value_and_say_why():
 
 
 def test_a_site_value_feeds_qst_and_the_dosage_case():
-    table = qst.load_reference(str(qst_reference()))
+    table = qst.load_reference(str(QST_REFERENCE))
     site = ppt.site_summary([_trial(1490), _trial(1530), _trial(1500)])
     score = qst.score(table, "upper_trapezius", "F", 42, site["ppt_kpa_x10"])
     parsed = case.parse_case({"age": 42, "qst": qst.case_qst(score["z_x100"])})
@@ -364,12 +365,6 @@ def test_a_rail_against_the_pressing_direction_is_a_sensor_fault(span, rail, end
     assert sampler.step(len(ramp) * 25 // 2, False) == ppt.DONE
     result = trial.result()
     assert result["end"] == end and result["flags"] == flags and result["ppt_kpa_x10"] is None
-
-
-def qst_reference():
-    from simulator import FIRMWARE_DIR
-
-    return FIRMWARE_DIR / "data" / "qst_reference.json"
 
 
 ZERO_ALLOC = r"""

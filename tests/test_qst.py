@@ -9,10 +9,10 @@ import struct
 import pytest
 
 from core import case, qst, vocab
-from simulator import FIRMWARE_DIR
+from simulator import QST_REFERENCE
 from simulator.runtime import run_both
 
-REFERENCE = FIRMWARE_DIR / "data" / "qst_reference.json"
+REFERENCE = QST_REFERENCE
 
 # Published arithmetic mean and SD (issue 3) -> log10 kPa, computed independently below.
 PUBLISHED = {

@@ -10,7 +10,7 @@ from casegen import random_case
 
 from core import case, dosage, ppt, record, vocab
 from simulator import CASES_DIR
-from simulator.runtime import run_harness
+from simulator.runtime import RUNTIMES, run_harness
 
 WALL_S = 1_790_000_000
 # Round trips of every vector at once, not a memory test (bench/ reports the module heap).
@@ -120,7 +120,7 @@ def stdin_of(vectors):
 def encoded():
     """Harness output for all_vectors() on both runtimes."""
     out = {}
-    for runtime in ("cpython", "micropython"):
+    for runtime in RUNTIMES:
         code, text, err = run_harness(
             "records", stdin=stdin_of(all_vectors()), runtime=runtime, heapsize=HEAP
         )
@@ -163,7 +163,7 @@ def test_trial_layout_is_the_documented_one():
     assert struct.unpack_from("<I", buf, 28)[0] == binascii.crc32(bytes(buf[:28]))
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_corrupt_records_are_rejected(runtime):
     vectors = all_vectors()[:40]
     code, out, err = run_harness(
@@ -231,7 +231,7 @@ def test_out_of_range_fields_raise_and_write_nothing(rtype, fields):
 def test_bad_fields_give_the_same_error_on_both_runtimes():
     vectors = [vector(t, f) for t, f in BAD if t != 8]
     outs = []
-    for runtime in ("cpython", "micropython"):
+    for runtime in RUNTIMES:
         code, out, err = run_harness(
             "records", stdin=stdin_of(vectors), runtime=runtime, heapsize=HEAP
         )

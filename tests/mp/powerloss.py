@@ -172,15 +172,6 @@ WORKLOADS = {
 }  # fmt: skip
 
 
-def boot(flash, w, ctx):
-    # Mount and open the store, as main.py would after power comes back.
-    mount(flash, MNT)
-    st = TStore(ROOT, **w.kw)
-    st.problems = None
-    st.problems = st.open(ctx.tick(), None)
-    return st
-
-
 def split(batch):
     out = []
     off = 0
@@ -212,7 +203,7 @@ class Run:
         try:
             self.st = TStore(ROOT, **w.kw)
             mount(self.flash, MNT)
-            self.st.problems = self.st.open(self.ctx.tick(), None)
+            self.st.open(self.ctx.tick(), None)
             if not recovery:
                 w.body(self.st, self.ctx)
         except Exception:
