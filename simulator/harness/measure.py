@@ -288,7 +288,9 @@ class Unit:
         while self.clock.now_us < t_ms * 1000:
             self.tick()
             counts = self.hx.read()
-            if counts is not None and self.scale.calibrated():
+            if counts is None:
+                self.scale.reset()  # as Sampler.step: nothing before a fault meets what follows
+            elif self.scale.calibrated():
                 self.scale.update(counts)
 
     def window(self, until_ms):
