@@ -1,6 +1,5 @@
 """Run firmware code on the real MicroPython interpreter (unix port) in a subprocess."""
 
-import contextlib
 import importlib
 import io
 import os
@@ -103,22 +102,6 @@ def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEA
     out, err = io.StringIO(), io.StringIO()
     code = module.main(list(args), io.StringIO(stdin), out, err)
     return code, out.getvalue(), err.getvalue()
-
-
-def run_both(code, heapsize="256K"):
-    """Run a code snippet (firmware on its path) on CPython and on micropython.
-
-    Returns {"cpython": stdout, "micropython": stdout}; let it print canonical JSON and
-    compare the two. The heap defaults high: unit checks, not a memory test.
-    """
-    use_firmware()
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "<snippet>", "exec"), {"__name__": "snippet"})
-    proc = run_micropython(code=code, heapsize=heapsize)
-    if proc.returncode != 0:
-        raise AssertionError("micropython failed:\n" + proc.stdout + proc.stderr)
-    return {"cpython": out.getvalue(), "micropython": proc.stdout}
 
 
 def mpy_cross_binary():
