@@ -28,6 +28,7 @@ class Rig:
 
     def __init__(
         self,
+        *,
         offset_counts=84000,
         counts_per_kg=215000,
         noise_counts=0,
