@@ -46,7 +46,12 @@ def _emit(code, out):
 
 
 def cmd_recommend(args):
-    return _emit(*recommend_text(sys.stdin.read(), args.runtime))
+    use_firmware()  # the harness module imports the firmware
+    from simulator.harness.recommend import MAX_BYTES
+
+    # Bytes as given, capped: the harness says what is wrong (not UTF-8, too long) on
+    # either runtime.
+    return _emit(*recommend_text(sys.stdin.buffer.read(MAX_BYTES + 1), args.runtime))
 
 
 def cmd_measure(args):

@@ -57,6 +57,8 @@ def _fail(field, allowed, value):
         shown = canonjson.dumps(value)
     except (TypeError, ValueError):
         shown = "a non-finite number"
+    if type(value) is float and "." not in shown and "e" not in shown:
+        shown += ".0"  # 4e1 is not the whole number 40: say it was a decimal
     if len(shown) > 40:
         shown = shown[:37] + "..."
     raise CaseError("%s: %s (got %s)" % (field, allowed, shown))
