@@ -28,7 +28,7 @@ def bench_cases():
             "chronic": True,
             "region": "thorax",
             "contraindications": ["needle_phobia", "pregnancy_first_trimester"],
-            "override": True,
+            "override": ["needle_phobia"],
             "qst": {"z": 2.5},
             "history": {
                 "sessions": 3,

@@ -20,6 +20,11 @@ def test_recommend_prints_one_json_recommendation(runtime):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["gauge_mm"] == 0.16
+    assert result["reasons"][0] == {
+        "dimension": "gauge_mm",
+        "rule": "F-SENSITIVE",
+        "text": "0.16 mm: a sensitive patient",
+    }
     assert proc.stdout.count("\n") == 1 and proc.stderr == ""
 
 
@@ -67,8 +72,48 @@ BAD_INPUTS = [
     ('{"age": 1e400}', "age: a whole number from 0 to 120 (got a non-finite number)"),
     ('{"sex": "F"}', "age: required"),
     ('{"age": 40, "conditions": ["asthma"]}', "conditions: one of diabetes, cancer"),
+    ('{"age": 40, "conditions": ["cancer", "cancer"]}', "conditions: cancer is given twice"),
     ('{"age": 40, "chronic": "yes"}', "chronic: true or false"),
     ('[{"age": 40}]', "case: a JSON object"),
+    ('{"age": 40, "override": true}', "override: a list of overridden contraindications, e.g. ["),
+    # Contradictions between fields: one line naming both.
+    (
+        '{"age": 30, "sex": "M", "contraindications": ["pregnancy_first_trimester"]}',
+        "contraindications: pregnancy_first_trimester does not fit sex M; check both fields",
+    ),
+    (
+        '{"age": 8, "contraindications": ["pregnancy_first_trimester"]}',
+        "contraindications: pregnancy_first_trimester does not fit age 8; check both fields",
+    ),
+    (
+        '{"age": 40, "contraindications": ["lymphedema"], "override": ["bleeding_disorder"]}',
+        "override: bleeding_disorder is not in contraindications; check both fields",
+    ),
+    (
+        '{"age": 30, "sex": "F", "contraindications": ["pregnancy_first_trimester"],'
+        ' "override": ["pregnancy_first_trimester"]}',
+        "override: pregnancy_first_trimester is a caution, not a contraindication",
+    ),
+    (
+        '{"age": 40, "history": {"sessions": 0, "last_response": "flare"}}',
+        "history.last_response: given, but history.sessions is 0",
+    ),
+    (
+        '{"age": 40, "history": {"sessions": 2, %s, "status": "ok"}}}' % LAST,
+        'history.last: unknown field "status"; allowed: adjuncts, depth, gauge_mm,',
+    ),
+    (
+        '{"age": 40, "history": {"sessions": 2, %s, "adjuncts": ["cupping"]}}}' % LAST,
+        "history.last.adjuncts: one of microneedling, e-stim",
+    ),
+    (
+        '{"age": 40, "history": {"sessions": 2, "last": {"gauge_mm": 0.22}}}',
+        "history.last.needles: required (the dose given; history.last null if none)",
+    ),
+    (
+        '{"age": 40, "qst": {"category": "low", "censored": true}}',
+        'qst: category "low" cannot come from censored trials',
+    ),
 ]
 
 
@@ -115,10 +160,12 @@ def test_demo_measures_scores_and_recommends(runtime):
     # The bedside visit: the measured local z reaches the dosage rules.
     assert "upper_trapezius R   147.4 155.2 150.1         150.9   2.6  +2.01  high" in proc.stdout
     assert '"qst": {"z": 2.01}' in proc.stdout
-    for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain"):
+    for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain", "overrides"):
         assert title in proc.stdout
     assert "|Gauge    0.16 mm|" in proc.stdout
-    assert "|Manip  pistoning|" in proc.stdout  # week 4 of the low back case
+    assert "|Depth       deep|" in proc.stdout  # the low back case, from week 3
+    assert "|Manip  pistoning|" in proc.stdout  # its last session, week 4
+    assert "|Why:            |" in proc.stdout
     assert "NO NEEDLING" in proc.stdout
 
 

@@ -19,13 +19,13 @@ MAX_BYTES = 4096  # a full case is under 1 KB; more is not a case
 _OUT_OF_MEMORY = "error: out of memory reading the case; give a smaller case"
 
 
-def evaluate(data):
+def evaluate(data, config=None):
     """(0, the recommendation) or (2, one error line) for the bytes of one case."""
     try:
         if len(data) > MAX_BYTES:
             return 2, "error: input is over %d bytes; give one case as a JSON object" % MAX_BYTES
         strictjson.check(data)  # then both runtimes' json read the bytes alike
-        return 0, dosage.recommend(case.parse_case(json.loads(data)))
+        return 0, dosage.recommend(case.parse_case(json.loads(data)), config)
     except case.CaseError as err:
         return 2, "error: " + str(err)
     except strictjson.JsonTextError as err:
@@ -34,9 +34,9 @@ def evaluate(data):
         return 2, _OUT_OF_MEMORY
 
 
-def recommend_text(text):
+def recommend_text(text, config=None):
     """(exit code, line): 0 and the canonical JSON, or 2 and one error line."""
-    code, out = evaluate(text.encode())
+    code, out = evaluate(text.encode(), config)
     return code, canonjson.dumps(out) if code == 0 else out
 
 
