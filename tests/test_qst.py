@@ -106,13 +106,13 @@ def test_a_censored_local_site_still_decides_widespread_and_the_dosage(table):
     )
     assert out["local_to_remote"]["widespread"] is False  # z <= -3.98: not sensitised
     assert out["local_to_remote"]["ratio_pct_x10"] is None  # no point value to divide
-    assert out["dosage_qst"] == {"z": -3.98}  # the bound: never more robust than measured
+    assert out["dosage_qst"] == {"z": -3.98, "censored": True}  # a bound: never "low"
     undecided = qst.score(table, "thenar", "F", 40, None, ppt_min_kpa_x10=1000)  # z <= 2.4
     out = qst.compare(
         [("thenar", "R", "local", None, undecided), ("thenar", "L", "remote", 1300, remote)]
     )
     assert out["local_to_remote"] is not None and out["local_to_remote"]["widespread"] is None
-    assert out["dosage_qst"] == {"z": undecided["z_max"]}
+    assert out["dosage_qst"] == {"z": undecided["z_max"], "censored": True}
 
 
 @pytest.mark.parametrize("row_id", sorted(PUBLISHED))
@@ -163,7 +163,7 @@ def test_z_rounding_holds_in_float32(table):
 
 
 @pytest.mark.parametrize(
-    "z_x100, category", [(100, "high"), (99, "normal"), (-99, "normal"), (-100, "low")]
+    "z_x100, category", [(100, "high"), (99, "normal"), (-124, "normal"), (-125, "low")]
 )
 def test_category_cut_offs(z_x100, category):
     assert vocab.qst_category(z_x100) == category

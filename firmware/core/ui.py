@@ -57,12 +57,18 @@ def _dose_lines(result):
 
 
 def recommendation_pages(result):
-    """Pages for one recommendation: dose, warnings, after-care, rule ids."""
+    """Pages for one recommendation: dose, warnings, why (the reasons in words), after-care,
+    rule ids."""
     sections = [_dose_lines(result)]
     if result["warnings"]:
         lines = []
         for text in result["warnings"]:
             lines += wrap(text, "! ", "  ")
+        sections.append(lines)
+    if result["reasons"]:
+        lines = ["Why:"]
+        for reason in result["reasons"]:
+            lines += wrap(reason["text"], "", " ")
         sections.append(lines)
     if result["aftercare"]:
         lines = ["After-care:"]
