@@ -730,3 +730,8 @@ def recommendation_fields(result):
         list(result["rules"]),
         result["ruleset"],
     )
+
+
+def check_code(code):
+    """A pseudonymous patient code, or RecordError: the one rule, shared with core.protocol."""
+    return _code(code)
