@@ -338,3 +338,61 @@ def test_patient_list_refuses_an_entry_off_the_ladders():
     bad = dict(PATIENTS[0], last_dose=(0, 11, 0, 1))
     with pytest.raises(ValueError):
         protocol.patient_list([bad])
+
+
+# --- the same bytes on both runtimes ------------------------------------------------------
+
+
+def test_racp_on_both_runtimes(both_runtimes):
+    out = both_runtimes("protocol_cases.racp")
+    assert out["requests"] == [
+        "0101",
+        "0401",
+        "0300",
+        "01030164000000",
+        "02020104030201",
+        "0104010500000009000000",
+    ]
+    assert out["parsed"][:6] == [
+        [1, 1, 0xFFFFFFFF],
+        [4, 1, 0xFFFFFFFF],
+        [3, 0, 0],
+        [1, 100, 0xFFFFFFFF],
+        [2, 1, 0x01020304],
+        [1, 5, 9],
+    ]
+    assert out["parsed"][6:] == [
+        protocol.RSP_OP_NOT_SUPPORTED,
+        protocol.RSP_OPERATOR_NOT_SUPPORTED,
+        protocol.RSP_INVALID_OPERAND,
+    ]
+    assert out["response"] == "06000106"
+    assert out["number"] == "050070110100"
+
+
+def test_stream_on_both_runtimes(both_runtimes):
+    out = both_runtimes("protocol_cases.stream")
+    assert out["same"] is True
+    assert out["seqs"] == list(range(3, 51))
+    assert all(n == 100 for n in out["frames"][:-1])
+    assert sum(n - 1 for n in out["frames"]) == 48 * 28
+
+
+def test_patient_list_on_both_runtimes(both_runtimes):
+    out = both_runtimes("protocol_cases.patients")
+    assert out["message"] == protocol.patient_list([{
+        "code": "P-0001", "age": 42, "sex": "F", "conditions": ("fibromyalgia",),
+        "flags": ("chronic",), "sessions": 3, "last_dose": (0, 6, 0, 1),
+        "last_adjuncts": ("e-stim",),
+    }], 1796083200).hex()  # fmt: skip
+    assert out["time_s"] == 1796083200
+    assert out["entry"]["last_dose"] == [0, 6, 0, 1]
+    assert out["entry"]["last_adjuncts"] == ["e-stim"]
+
+
+def test_status_and_time_on_both_runtimes(both_runtimes):
+    out = both_runtimes("protocol_cases.status_and_time")
+    assert out["status"].startswith("0101")
+    assert out["parsed"]["free_kb"] == 900 and out["parsed"]["battery_pct"] is None
+    assert out["time"] == "ea070c010c3b3b020001"
+    assert out["wall_s"] == 1796129999

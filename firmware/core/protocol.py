@@ -80,7 +80,7 @@ class ProtocolError(ValueError):
     """A message that is not valid. `code` is the RACP response code to answer with."""
 
     def __init__(self, message, code=RSP_INVALID_OPERAND):
-        ValueError.__init__(self, message)
+        super().__init__(message)
         self.code = code
 
 
