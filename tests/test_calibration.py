@@ -58,3 +58,10 @@ def test_a_sensor_fault_during_the_tare_names_it(both_runtimes):
     out = both_runtimes("calibration_cases.tare_fault")
     assert out["state"] == calibration.FAILED
     assert out["message"].startswith("tare: sensor fault 2;")  # FAULT_UNPOWERED
+
+
+def test_exactly_a_quarter_off_nominal_is_still_taken(both_runtimes):
+    # no noise: 1500 g reads exactly 25 % under the 2000 g entered; the edge is inclusive
+    out = both_runtimes("calibration_cases.span", "1500", "2000", "0")
+    assert out["state"] == calibration.DONE
+    assert out["result"]["span_counts"] == 322500
