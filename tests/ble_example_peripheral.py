@@ -4,7 +4,8 @@ interpreter through the bridge, so tests/test_ble_sim.py can drive both the same
 
 - STREAM (notify): records of 32 bytes (u32 sequence + pattern), packed as many
   per notification as the MTU allows; ENOMEM from gatts_notify -> yield and retry.
-- COMMAND (write, 64-byte buffer): "stream N", "fill N", "burst N", "indicate".
+- COMMAND (write, 64-byte buffer): "stream N", "fill N", "burst N", "indicate", "secure"
+  (gap_pair: the peripheral asks the central to pair).
 - SECRET (read, READ_AUTHENTICATED): a fixed value only a MITM-paired central may read.
 - EVENTS (indicate): "indicate" sends one indication and logs IRQ 20's status.
 - Display-only, LE Secure Connections, MITM, bonding: IRQ 31 answered with PASSKEY;
@@ -196,6 +197,8 @@ class ExamplePeripheral:
                     )
                     return
             self.log("burst ok")
+        elif words[0] == "secure":
+            self._ble.gap_pair(conn)
         elif words[0] == "indicate":
             self._indicated = []
             self._ble.gatts_indicate(conn, self.h_events, b"indicated")

@@ -7,6 +7,7 @@ test runs it on both runtimes (the `runtime` fixture) unless it tests one side o
 
 import asyncio
 import json
+import os
 
 import ble_example_peripheral as example
 import pytest
@@ -119,6 +120,37 @@ def test_bonded_central_reconnects_without_pairing_also_after_a_restart(runtime,
         await after.disconnect()
 
     run_rig(runtime, tmp_path, body)
+
+
+def test_security_request_from_the_peripheral_makes_the_central_pair(runtime, tmp_path):
+    async def body(rig, peripheral, central):
+        client = client_for(central, peripheral)
+        await client.connect()
+        await client.write_gatt_char(example.COMMAND_UUID, b"secure", response=True)
+        await peripheral.expect("encryption 1 1 1")  # gap_pair -> Security Request -> pairing
+        assert client._backend.pairing_prompts == 1
+        assert await client.read_gatt_char(example.SECRET_UUID) == example.SECRET_VALUE
+        await client.disconnect()
+
+    run_rig(runtime, tmp_path, body)
+
+
+def test_a_peripheral_that_lost_the_bond_is_paired_again(tmp_path):
+    async def body(rig, peripheral, central):
+        client = client_for(central, peripheral, pair=True)
+        await client.connect()
+        await client.disconnect()
+        await peripheral.stop()
+        os.remove(peripheral.secrets_path)  # its flash was erased
+        await peripheral.start()
+        again = client_for(central, peripheral)
+        await again.connect()  # encryption fails (HCI 0x06): the stale bond is forgotten
+        assert await read_error(again, example.SECRET_UUID) == ATT_INSUFFICIENT_AUTHENTICATION
+        await again.pair()
+        assert await again.read_gatt_char(example.SECRET_UUID) == example.SECRET_VALUE
+        await again.disconnect()
+
+    run_rig("cpython", tmp_path, body)
 
 
 def test_unencrypted_link_from_a_bonded_peer_gets_insufficient_encryption(tmp_path):
@@ -388,6 +420,45 @@ def test_no_protected_characteristic_without_read_flag():
         assert await read_error(client, example.STREAM_UUID) == ATT_READ_NOT_PERMITTED
         with pytest.raises(OSError):
             ble.gatts_notify(99, handle, b"x")  # no such connection: ENOTCONN
+        await client.disconnect()
+
+    run_bare(body)
+
+
+def test_read_request_irq_can_deny_and_gatts_write_can_notify_subscribers():
+    bluetooth = bluetooth_module()
+    denied = 0x08  # _GATTS_ERROR_INSUFFICIENT_AUTHORIZATION, as the handler chooses
+
+    async def body(rig, radio, ble, central):
+        state = {"deny": True}
+
+        def handler(event, data):
+            if event == 4:  # _IRQ_GATTS_READ_REQUEST: non-zero denies
+                return denied if state["deny"] else 0
+            return None
+
+        ble.irq(handler)
+        ble.active(True)
+        flags = bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY
+        service = (
+            bluetooth.UUID(example.SERVICE_UUID),
+            ((bluetooth.UUID(example.STREAM_UUID), flags),),
+        )
+        ((handle,),) = ble.gatts_register_services((service,))
+        ble.gatts_write(handle, b"first")
+        ble.gap_advertise(20000, b"")
+        got = []
+        client = BleakClient(radio.address, backend=BumbleClient, device=central)
+        await client.connect()
+        assert await read_error(client, example.STREAM_UUID) == denied
+        state["deny"] = False
+        assert await client.read_gatt_char(example.STREAM_UUID) == b"first"
+        await client.start_notify(example.STREAM_UUID, lambda _c, data: got.append(bytes(data)))
+        ble.gatts_write(handle, b"second", True)  # send_update: subscribers are notified
+        while not got:
+            await asyncio.sleep(0.005)
+        assert got == [b"second"]
+        assert ble.gatts_read(handle) == b"second"
         await client.disconnect()
 
     run_bare(body)
