@@ -8,6 +8,7 @@ test runs it on both runtimes (the `runtime` fixture) unless it tests one side o
 import asyncio
 import json
 import os
+import sys
 
 import ble_example_peripheral as example
 import pytest
@@ -20,6 +21,7 @@ from simulator.ble.bleak_backend import BumbleClient, BumbleScanner, use_bumble,
 from simulator.ble.peripheral import decode_bond, encode_bond
 from simulator.ble.rig import Rig
 
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 ATT_INSUFFICIENT_AUTHENTICATION = 0x05
 ATT_INSUFFICIENT_ENCRYPTION = 0x0F
 ATT_READ_NOT_PERMITTED = 0x02
@@ -331,6 +333,42 @@ def test_scanning_filtered_by_service_uuid_finds_the_advertiser(tmp_path):
                     example.EVENTS_UUID,
                 }
                 assert "notify" in service.get_characteristic(example.STREAM_UUID).properties
+
+    run_rig("cpython", tmp_path, body)
+
+
+def test_host_code_in_a_subprocess_reaches_the_air_over_hci(tmp_path):
+    keys = str(tmp_path / "host-bonds.json")
+
+    async def host(spec, *args, stdin=b""):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([TESTS_DIR, env.get("PYTHONPATH", "")])
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *["-m", "simulator.ble.host_runner", "--hci", spec, "--keys", keys],
+            *["-m", "ble_host_script", example.SERVICE_UUID, example.SECRET_UUID, *args],
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+        return proc.returncode, out.decode(), err.decode()
+
+    async def body(rig, peripheral, central):
+        spec = await rig.serve_central()
+        code, out, err = await host(spec, "pair", stdin=b"%d\n" % PASSKEY)
+        assert code == 0, out + err
+        # The prompt was shown and answered on stdin, then the protected value read.
+        assert out.splitlines()[-1] == (
+            "Enter the 6-digit passkey shown on the device: secret "
+            + example.SECRET_VALUE.decode()
+        )
+        # A second run: the bond was kept in the key file, nothing is typed.
+        spec = await rig.serve_central()
+        code, out, err = await host(spec)
+        assert code == 0, out + err
+        assert out.splitlines()[-1] == "secret " + example.SECRET_VALUE.decode()
 
     run_rig("cpython", tmp_path, body)
 

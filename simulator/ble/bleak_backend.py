@@ -8,11 +8,12 @@ or, for code that builds its own `BleakClient(address)` / `BleakScanner()` (host
     with use_bumble(central, passkey=...):
         ...   # bleak's platform backend is Bumble until the block ends
 
-Keywords (both classes): `device` is a powered-on Bumble `Device` on the rig's LocalLink
-(default: the one given to `use_bumble`). BumbleClient also takes `passkey` (a callable,
-sync or async, returning the 6-digit number shown on the peripheral, or None to refuse;
-default: typed at a prompt on the terminal), `mtu` (requested on connect, default 247) and
-`io_capability` ("keyboard", the default, or "none" for a Just Works central).
+Keywords (both classes): `device` is a powered-on Bumble `Device` on the rig's LocalLink,
+or an async factory of one (default: the one given to `use_bumble`). BumbleClient also
+takes `passkey` (a callable, sync or async, returning the 6-digit number shown on the
+peripheral, or None to refuse; default: typed at a prompt on the terminal), `mtu`
+(requested on connect, default 247) and `io_capability` ("keyboard", the default, or
+"none" for a Just Works central).
 
 What it does as BlueZ would: connect exchanges the MTU and fills `services`; a bonded
 peer is encrypted on connect with the stored keys (no pairing); a Security Request from the
@@ -72,11 +73,22 @@ def uuid_str(uuid):
     return "%s-%s-%s-%s-%s" % (text[:8], text[8:12], text[12:16], text[16:20], text[20:])
 
 
-def _resolve_device(kwargs):
-    device = kwargs.get("device") or _defaults["device"]
-    if device is None:
+_opened = {}  # event loop -> central opened by a factory on it
+
+
+async def _resolve_device(source):
+    """`source` is a powered-on Bumble Device, or an async factory returning one (opened
+    once per event loop: host code may call asyncio.run more than once)."""
+    source = source or _defaults["device"]
+    if source is None:
         raise BleakError("no Bumble device: pass device=... or use use_bumble(device)")
-    return device
+    if not callable(source):
+        return source
+    loop = asyncio.get_running_loop()
+    if loop not in _opened:
+        _opened.clear()  # a finished loop's device is dead with it
+        _opened[loop] = await source()
+    return _opened[loop]
 
 
 def prompt_passkey():
@@ -113,7 +125,8 @@ class BumbleClient(BaseBleakClient):
             disconnected_callback=kwargs.pop("disconnected_callback", None),
             timeout=kwargs.pop("timeout", 10.0),
         )
-        self._device = _resolve_device(kwargs)
+        self._device_source = kwargs.get("device")
+        self._device = None
         self._passkey = kwargs.get("passkey") or _defaults["passkey"] or prompt_passkey
         self._mtu = kwargs.get("mtu", DEFAULT_MTU)
         self._io = _IO_CAPABILITIES[kwargs.get("io_capability", "keyboard")]
@@ -155,7 +168,7 @@ class BumbleClient(BaseBleakClient):
     async def connect(self, pair=False, **kwargs):
         if self._connection is not None:
             return
-        device = self._device
+        device = self._device = await _resolve_device(self._device_source)
         device.pairing_config_factory = self._pairing_config
         try:
             connection = await device.connect(
@@ -184,7 +197,7 @@ class BumbleClient(BaseBleakClient):
             raise
 
     async def _bonded(self):
-        keystore = self._device.keystore
+        keystore = self._device.keystore if self._device is not None else None
         return keystore is not None and await keystore.get(self._peer_name()) is not None
 
     def _peer_name(self):
@@ -243,7 +256,7 @@ class BumbleClient(BaseBleakClient):
             raise
 
     async def unpair(self):
-        keystore = self._device.keystore
+        keystore = self._device.keystore if self._device is not None else None
         if keystore is not None:
             with contextlib.suppress(KeyError):
                 await keystore.delete(self._peer_name())
@@ -346,18 +359,22 @@ class BumbleScanner(BaseBleakScanner):
 
     def __init__(self, detection_callback, service_uuids, scanning_mode="active", **kwargs):
         super().__init__(detection_callback, service_uuids)
-        self._device = _resolve_device(kwargs)
+        self._device_source = kwargs.get("device")
+        self._device = None
         self._active = scanning_mode != "passive"
         self._listening = False
 
     async def start(self):
         self.seen_devices = {}
+        self._device = await _resolve_device(self._device_source)
         if not self._listening:
             self._device.on("advertisement", self._on_advertisement)
             self._listening = True
         await self._device.start_scanning(active=self._active, filter_duplicates=False)
 
     async def stop(self):
+        if self._device is None:
+            return
         with contextlib.suppress(core.BaseBumbleError, hci.HCI_Error):
             await self._device.stop_scanning()
         if self._listening:
@@ -405,7 +422,8 @@ class BumbleScanner(BaseBleakScanner):
 @contextlib.contextmanager
 def use_bumble(device, passkey=None):
     """Make Bumble bleak's platform backend (for code that passes no `backend=`), with
-    `device` as the central and `passkey` as the passkey source, until the block ends."""
+    `device` as the central (a Device, or an async factory of one) and `passkey` as the
+    passkey source (default: typed at a prompt), until the block ends."""
     saved = (
         bleak.get_platform_client_backend_type,
         bleak.get_platform_scanner_backend_type,

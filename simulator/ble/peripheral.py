@@ -82,8 +82,10 @@ MIN_ADVERTISING_INTERVAL_MS = 20.0
 ACL_DATA_PACKET_LENGTH = 251
 
 
-def make_controller(name, link, address):
-    controller = Controller(name, link=link, public_address=address)
+def make_controller(name, link, address, host_source=None, host_sink=None):
+    controller = Controller(
+        name, host_source=host_source, host_sink=host_sink, link=link, public_address=address
+    )
     controller.le_acl_data_packet_length = ACL_DATA_PACKET_LENGTH
     return controller
 

@@ -27,9 +27,10 @@ import socket
 
 from bumble.keys import MemoryKeyStore
 from bumble.link import LocalLink
+from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from simulator.ble import UPY_DIR, bluetooth_module
-from simulator.ble.peripheral import Peripheral, make_device
+from simulator.ble.peripheral import Peripheral, make_controller, make_device
 from simulator.runtime import micropython_binary, micropython_env, precompiled_dir
 
 _REQUEST_TIMEOUT_S = 10.0
@@ -56,6 +57,7 @@ class Rig:
         self.peripherals = []
         self.bridges = []
         self.processes = []
+        self._transports = []
 
     async def central(self, address=None, keystore=None):
         """A powered-on Bumble central on this link (a laptop's adapter). Bonds stay in
@@ -86,6 +88,24 @@ class Rig:
         await peripheral.power_off()
         return await self.peripheral(peripheral.address)
 
+    async def serve_central(self, address=None):
+        """A central controller on this link whose host is another process: returns the
+        Bumble transport spec ("tcp-client:127.0.0.1:PORT") for
+        `python -m simulator.ble.host_runner --hci SPEC ...` (host code in a subprocess)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        transport = await open_tcp_server_transport_with_socket(sock)
+        make_controller(
+            "remote-central",
+            self.link,
+            address or _new_address("C1"),
+            host_source=transport.source,
+            host_sink=transport.sink,
+        )
+        self._transports.append(transport)
+        return "tcp-client:127.0.0.1:%d" % sock.getsockname()[1]
+
     async def bridge(self, address=None):
         bridge = Bridge(self, address or _new_address("D0"))
         await bridge.start()
@@ -109,6 +129,8 @@ class Rig:
         for peripheral in self.peripherals:
             if peripheral.powered:
                 await peripheral.power_off()
+        for transport in self._transports:
+            await transport.close()
 
 
 class _RemoteHost:
