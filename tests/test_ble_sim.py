@@ -42,6 +42,25 @@ def stored_secret_types(peripheral):
         return sorted(entry[0] for entry in json.load(f))
 
 
+async def connected(central, peripheral, notify_uuid=None, **kwargs):
+    """A connected client, subscribed to `notify_uuid` if given; `got` collects values."""
+    got = []
+    client = client_for(central, peripheral, **kwargs)
+    await client.connect()
+    if notify_uuid is not None:
+        await client.start_notify(notify_uuid, lambda _c, data: got.append(bytes(data)))
+    return client, got
+
+
+async def command(client, text):
+    await client.write_gatt_char(example.COMMAND_UUID, text.encode(), response=True)
+
+
+async def until_received(got, nbytes):
+    while sum(len(g) for g in got) < nbytes:
+        await asyncio.sleep(0.005)
+
+
 async def read_error(client, uuid):
     with pytest.raises(BleakGATTProtocolError) as caught:
         await client.read_gatt_char(uuid)
@@ -53,8 +72,7 @@ async def read_error(client, uuid):
 
 def test_right_passkey_pairs_and_unlocks_the_protected_read(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral)
-        await client.connect()
+        client, _ = await connected(central, peripheral)
         assert await read_error(client, example.SECRET_UUID) == ATT_INSUFFICIENT_AUTHENTICATION
         await client.pair()
         assert await peripheral.expect("passkey 3")  # IRQ 31, display action
@@ -71,8 +89,7 @@ def test_right_passkey_pairs_and_unlocks_the_protected_read(runtime, tmp_path):
 
 def test_wrong_passkey_fails_and_stores_nothing(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral, passkey=PASSKEY + 1)
-        await client.connect()
+        client, _ = await connected(central, peripheral, None, passkey=PASSKEY + 1)
         with pytest.raises(BleakError):
             await client.pair()
         assert not client.is_connected  # a failed pairing drops the link, as BlueZ does
@@ -88,8 +105,7 @@ def test_wrong_passkey_fails_and_stores_nothing(runtime, tmp_path):
 
 def test_just_works_pairing_cannot_read_the_protected_characteristic(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral, io_capability="none")
-        await client.connect()
+        client, _ = await connected(central, peripheral, None, io_capability="none")
         await client.pair()  # no IO on the central: Just Works, encrypted without MITM
         await peripheral.expect("encryption 1 0 1")
         assert await read_error(client, example.SECRET_UUID) == ATT_INSUFFICIENT_AUTHENTICATION
@@ -101,22 +117,19 @@ def test_just_works_pairing_cannot_read_the_protected_characteristic(runtime, tm
 
 def test_bonded_central_reconnects_without_pairing_also_after_a_restart(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral, pair=True)
-        await client.connect()
+        client, _ = await connected(central, peripheral, None, pair=True)
         await peripheral.expect("encryption 1 1 1")
         await client.disconnect()
         await peripheral.expect("disconnect")
 
-        again = client_for(central, peripheral, passkey=None)
-        await again.connect()
+        again, _ = await connected(central, peripheral, None, passkey=None)
         assert await again.read_gatt_char(example.SECRET_UUID) == example.SECRET_VALUE
         assert again._backend.pairing_prompts == 0
         await peripheral.expect("encryption 1 1 1")
         await again.disconnect()
 
         await peripheral.restart()  # a new process / radio on the same secrets file
-        after = client_for(central, peripheral, passkey=None)
-        await after.connect()
+        after, _ = await connected(central, peripheral, None, passkey=None)
         assert await after.read_gatt_char(example.SECRET_UUID) == example.SECRET_VALUE
         assert after._backend.pairing_prompts == 0
         await after.disconnect()
@@ -126,9 +139,8 @@ def test_bonded_central_reconnects_without_pairing_also_after_a_restart(runtime,
 
 def test_security_request_from_the_peripheral_makes_the_central_pair(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral)
-        await client.connect()
-        await client.write_gatt_char(example.COMMAND_UUID, b"secure", response=True)
+        client, _ = await connected(central, peripheral)
+        await command(client, "secure")
         await peripheral.expect("encryption 1 1 1")  # gap_pair -> Security Request -> pairing
         assert client._backend.pairing_prompts == 1
         assert await client.read_gatt_char(example.SECRET_UUID) == example.SECRET_VALUE
@@ -139,8 +151,7 @@ def test_security_request_from_the_peripheral_makes_the_central_pair(runtime, tm
 
 def test_a_peripheral_that_lost_the_bond_is_paired_again(tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral, pair=True)
-        await client.connect()
+        client, _ = await connected(central, peripheral, None, pair=True)
         await client.disconnect()
         await peripheral.stop()
         os.remove(peripheral.secrets_path)  # its flash was erased
@@ -157,13 +168,11 @@ def test_a_peripheral_that_lost_the_bond_is_paired_again(tmp_path):
 
 def test_unencrypted_link_from_a_bonded_peer_gets_insufficient_encryption(tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral, pair=True)
-        await client.connect()
+        client, _ = await connected(central, peripheral, None, pair=True)
         await client.disconnect()
         await central.keystore.delete(peripheral.address)
         # The central forgot the bond, the peripheral did not: NimBLE answers 0x0F.
-        fresh = client_for(central, peripheral)
-        await fresh.connect()
+        fresh, _ = await connected(central, peripheral)
         assert await read_error(fresh, example.SECRET_UUID) == ATT_INSUFFICIENT_ENCRYPTION
         await fresh.disconnect()
 
@@ -175,18 +184,14 @@ def test_unencrypted_link_from_a_bonded_peer_gets_insufficient_encryption(tmp_pa
 
 def test_mtu_247_gives_244_byte_notifications(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        got = []
-        client = client_for(central, peripheral)
-        await client.connect()
+        client, got = await connected(central, peripheral, example.STREAM_UUID)
         assert client.mtu_size == 247
         await peripheral.expect("mtu 247")  # IRQ 21
-        await client.start_notify(example.STREAM_UUID, lambda _c, data: got.append(bytes(data)))
-        await client.write_gatt_char(example.COMMAND_UUID, b"fill 244", response=True)
+        await command(client, "fill 244")
         await peripheral.expect("filled 1")
-        await client.write_gatt_char(example.COMMAND_UUID, b"fill 245", response=True)
+        await command(client, "fill 245")
         await peripheral.expect("filled 1")
-        while len(got) < 2:
-            await asyncio.sleep(0.005)
+        await until_received(got, 2 * 244)
         assert [len(g) for g in got] == [244, 244]  # the longer one cut to MTU - 3, silently
         assert got[1] == bytes(range(244))
         await client.disconnect()
@@ -196,14 +201,10 @@ def test_mtu_247_gives_244_byte_notifications(runtime, tmp_path):
 
 def test_records_stream_in_order_packed_to_the_mtu(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        got = []
-        client = client_for(central, peripheral)
-        await client.connect()
-        await client.start_notify(example.STREAM_UUID, lambda _c, data: got.append(bytes(data)))
-        await client.write_gatt_char(example.COMMAND_UUID, b"stream 100", response=True)
+        client, got = await connected(central, peripheral, example.STREAM_UUID)
+        await command(client, "stream 100")
         await peripheral.expect("streamed 100")
-        while sum(len(g) for g in got) < 100 * example.RECORD_SIZE:
-            await asyncio.sleep(0.005)
+        await until_received(got, 100 * example.RECORD_SIZE)
         assert b"".join(got) == b"".join(example.record(s) for s in range(100))
         assert len(got[0]) == 7 * example.RECORD_SIZE
         await client.disconnect()
@@ -213,11 +214,8 @@ def test_records_stream_in_order_packed_to_the_mtu(runtime, tmp_path):
 
 def test_indication_is_confirmed_with_irq_20(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        got = []
-        client = client_for(central, peripheral)
-        await client.connect()
-        await client.start_notify(example.EVENTS_UUID, lambda _c, data: got.append(bytes(data)))
-        await client.write_gatt_char(example.COMMAND_UUID, b"indicate", response=True)
+        client, got = await connected(central, peripheral, example.EVENTS_UUID)
+        await command(client, "indicate")
         assert await peripheral.expect("indicate_done") == "indicate_done 0"
         assert got == [b"indicated"]
         await client.disconnect()
@@ -227,15 +225,14 @@ def test_indication_is_confirmed_with_irq_20(runtime, tmp_path):
 
 def test_credit_window_raises_enomem_at_the_kth_notify(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral)
-        await client.connect()
+        client, _ = await connected(central, peripheral)
         for k in (1, 4):
             peripheral.radio.set_notify_credits(k - 1)  # k-1 in flight: the k-th has none
-            await client.write_gatt_char(example.COMMAND_UUID, b"burst 10", response=True)
+            await command(client, "burst 10")
             assert await peripheral.expect("burst") == "burst enomem at %d" % k
         peripheral.radio.set_notify_credits(3)
         await asyncio.sleep(0.05)  # the radio sends them all and returns every credit
-        await client.write_gatt_char(example.COMMAND_UUID, b"burst 3", response=True)
+        await command(client, "burst 3")
         assert await peripheral.expect("burst") == "burst ok"
         await client.disconnect()
 
@@ -244,17 +241,13 @@ def test_credit_window_raises_enomem_at_the_kth_notify(runtime, tmp_path):
 
 def test_forced_enomem_every_kth_notify_skips_nothing(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        got = []
-        client = client_for(central, peripheral)
-        await client.connect()
-        await client.start_notify(example.STREAM_UUID, lambda _c, data: got.append(bytes(data)))
+        client, got = await connected(central, peripheral, example.STREAM_UUID)
         peripheral.radio.set_enomem_every(3)
-        await client.write_gatt_char(example.COMMAND_UUID, b"stream 70", response=True)
+        await command(client, "stream 70")
         line = await peripheral.expect("streamed 70")
         # 10 notifications of 7 records; calls 3, 6, 9 and 12 fail and are retried.
         assert line == "streamed 70 enomem 4"
-        while sum(len(g) for g in got) < 70 * example.RECORD_SIZE:
-            await asyncio.sleep(0.005)
+        await until_received(got, 70 * example.RECORD_SIZE)
         assert b"".join(got) == b"".join(example.record(s) for s in range(70))
         await client.disconnect()
 
@@ -266,12 +259,15 @@ def test_forced_enomem_every_kth_notify_skips_nothing(runtime, tmp_path):
 
 def test_link_drop_after_the_kth_notification_reaches_both_sides(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        got, dropped = [], asyncio.Event()
-        client = client_for(central, peripheral, disconnected_callback=lambda _c: dropped.set())
-        await client.connect()
-        await client.start_notify(example.STREAM_UUID, lambda _c, data: got.append(bytes(data)))
+        dropped = asyncio.Event()
+        client, got = await connected(
+            central,
+            peripheral,
+            example.STREAM_UUID,
+            disconnected_callback=lambda _c: dropped.set(),
+        )
         peripheral.radio.drop_link_after("notify", 3)
-        await client.write_gatt_char(example.COMMAND_UUID, b"stream 100", response=True)
+        await command(client, "stream 100")
         await asyncio.wait_for(dropped.wait(), 5)
         assert await peripheral.expect("disconnect")  # IRQ 2 on the peripheral
         assert b"".join(got) == b"".join(example.record(s) for s in range(21))  # 3 x 7
@@ -288,11 +284,10 @@ def test_link_drop_after_the_kth_notification_reaches_both_sides(runtime, tmp_pa
 
 def test_link_loss_during_a_request_is_a_bleak_error_not_a_cancellation(runtime, tmp_path):
     async def body(rig, peripheral, central):
-        client = client_for(central, peripheral)
-        await client.connect()
+        client, _ = await connected(central, peripheral)
         peripheral.radio.drop_link_after("write", 1)  # lost before the write response
         with pytest.raises(BleakError) as caught:
-            await client.write_gatt_char(example.COMMAND_UUID, b"fill 1", response=True)
+            await command(client, "fill 1")
         assert not isinstance(caught.value, BleakGATTProtocolError)
         await peripheral.expect("disconnect")
 
