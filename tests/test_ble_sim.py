@@ -16,7 +16,7 @@ from ble_rig import PASSKEY, run_rig
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError, BleakGATTProtocolError
 
-from simulator.ble import bluetooth_module
+from simulator.ble import bluetooth_module, use_radio
 from simulator.ble.bleak_backend import BumbleClient, BumbleScanner, use_bumble, uuid_str
 from simulator.ble.peripheral import decode_bond, encode_bond
 from simulator.ble.rig import Rig
@@ -493,6 +493,23 @@ def test_read_request_irq_can_deny_and_gatts_write_can_notify_subscribers():
         assert got == [b"second"]
         assert ble.gatts_read(handle) == b"second"
         await client.disconnect()
+
+    run_bare(body)
+
+
+def test_ble_without_argument_is_the_radio_in_use_and_one_stack():
+    bluetooth = bluetooth_module()
+
+    async def body(rig, radio, ble, central):
+        use_radio(radio)
+        try:
+            board_ble = bluetooth.BLE()  # as board.py calls it
+            assert board_ble.active() is False
+            board_ble.active(True)
+            assert ble.active() is True  # one stack per radio, as the board's singleton
+            assert board_ble.config("mac") == (1, bytes.fromhex(radio.address.replace(":", "")))
+        finally:
+            use_radio(None)
 
     run_bare(body)
 

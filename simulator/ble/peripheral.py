@@ -23,6 +23,7 @@ import contextlib
 import inspect
 import logging
 import secrets
+import traceback
 
 from bumble import core, gatt, hci
 from bumble import gatt_server as bumble_gatt_server
@@ -243,16 +244,21 @@ class _Attribute:
 
 
 class _LocalHost:
-    """In process: the radio reports straight to the BLE state, in the loop's thread."""
+    """In process: the radio reports straight to the BLE state, in the loop's thread. A
+    handler's exception is printed and the stack goes on, as on a board."""
 
     def __init__(self, state):
         self._state = state
 
     def event(self, name, args):
-        self._state.on_event(name, args)
+        self.request(name, args)
 
     def request(self, name, args):
-        return self._state.on_event(name, args)
+        try:
+            return self._state.on_event(name, args)
+        except Exception:
+            traceback.print_exc()
+            return None
 
 
 class Peripheral:
