@@ -4,8 +4,8 @@ interpreter through the bridge, so tests/test_ble_sim.py can drive both the same
 
 - STREAM (notify): records of 32 bytes (u32 sequence + pattern), packed as many
   per notification as the MTU allows; ENOMEM from gatts_notify -> yield and retry.
-- COMMAND (write, 64-byte buffer): "stream N", "fill N", "burst N", "indicate", "secure"
-  (gap_pair: the peripheral asks the central to pair).
+- COMMAND (write with or without response, 64-byte buffer): "stream N", "fill N",
+  "burst N", "indicate", "secure" (gap_pair: the peripheral asks the central to pair).
 - SECRET (read, READ_AUTHENTICATED): a fixed value only a MITM-paired central may read.
 - EVENTS (indicate): "indicate" sends one indication and logs IRQ 20's status.
 - Display-only, LE Secure Connections, MITM, bonding: IRQ 31 answered with PASSKEY;
@@ -26,12 +26,14 @@ _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_GATTS_WRITE = const(3)
 _IRQ_GATTS_INDICATE_DONE = const(20)
 _IRQ_MTU_EXCHANGED = const(21)
+_IRQ_CONNECTION_UPDATE = const(27)
 _IRQ_ENCRYPTION_UPDATE = const(28)
 _IRQ_GET_SECRET = const(29)
 _IRQ_SET_SECRET = const(30)
 _IRQ_PASSKEY_ACTION = const(31)
 
 _FLAG_READ = const(0x0002)
+_FLAG_WRITE_NO_RESPONSE = const(0x0004)
 _FLAG_WRITE = const(0x0008)
 _FLAG_NOTIFY = const(0x0010)
 _FLAG_INDICATE = const(0x0020)
@@ -87,7 +89,7 @@ class ExamplePeripheral:
             bluetooth.UUID(SERVICE_UUID),
             (
                 (bluetooth.UUID(STREAM_UUID), _FLAG_NOTIFY),
-                (bluetooth.UUID(COMMAND_UUID), _FLAG_WRITE),
+                (bluetooth.UUID(COMMAND_UUID), _FLAG_WRITE | _FLAG_WRITE_NO_RESPONSE),
                 (bluetooth.UUID(SECRET_UUID), _FLAG_READ | _FLAG_READ_AUTHENTICATED),
                 (bluetooth.UUID(EVENTS_UUID), _FLAG_INDICATE),
             ),
@@ -151,6 +153,8 @@ class ExamplePeripheral:
         elif event == _IRQ_MTU_EXCHANGED:
             self._mtu[data[0]] = data[1]
             self.log("mtu %d" % data[1])
+        elif event == _IRQ_CONNECTION_UPDATE:
+            self.log("conn_update %d %d %d %d" % data[1:])
         elif event == _IRQ_ENCRYPTION_UPDATE:
             self.log("encryption %d %d %d" % (int(data[1]), int(data[2]), int(data[3])))
         elif event == _IRQ_PASSKEY_ACTION:

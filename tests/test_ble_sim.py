@@ -202,7 +202,7 @@ def test_mtu_247_gives_244_byte_notifications(runtime, tmp_path):
 def test_records_stream_in_order_packed_to_the_mtu(runtime, tmp_path):
     async def body(rig, peripheral, central):
         client, got = await connected(central, peripheral, example.STREAM_UUID)
-        await command(client, "stream 100")
+        await client.write_gatt_char(example.COMMAND_UUID, b"stream 100", response=False)
         await peripheral.expect("streamed 100")
         await until_received(got, 100 * example.RECORD_SIZE)
         assert b"".join(got) == b"".join(example.record(s) for s in range(100))
@@ -218,6 +218,22 @@ def test_indication_is_confirmed_with_irq_20(runtime, tmp_path):
         await command(client, "indicate")
         assert await peripheral.expect("indicate_done") == "indicate_done 0"
         assert got == [b"indicated"]
+        await client.stop_notify(example.EVENTS_UUID)
+        await command(client, "indicate")  # sent unsubscribed (NimBLE does), still confirmed
+        assert await peripheral.expect("indicate_done") == "indicate_done 0"
+        assert got == [b"indicated"]
+        await client.disconnect()
+
+    run_rig(runtime, tmp_path, body)
+
+
+def test_connection_parameter_update_reaches_irq_27_in_nimble_units(runtime, tmp_path):
+    async def body(rig, peripheral, central):
+        client, _ = await connected(central, peripheral)
+        connection = client._backend._connection  # bleak has no API for it; the OS does it
+        await connection.update_parameters(30.0, 30.0, 2, 4000.0)
+        # 30 ms in 1.25 ms units, latency 2, 4 s in 10 ms units, status 0
+        assert await peripheral.expect("conn_update") == "conn_update 24 2 400 0"
         await client.disconnect()
 
     run_rig(runtime, tmp_path, body)

@@ -618,19 +618,7 @@ class Peripheral:
             "connection_att_mtu_update",
             lambda: self._event("mtu", [link.handle, connection.att_mtu]),
         )
-        connection.on(
-            "connection_parameters_update",
-            lambda: self._event(
-                "conn_update",
-                [
-                    link.handle,
-                    connection.parameters.connection_interval,
-                    connection.parameters.peripheral_latency,
-                    connection.parameters.supervision_timeout,
-                    0,
-                ],
-            ),
-        )
+        connection.on("connection_parameters_update", lambda: self._on_parameters(link))
         connection.on("pairing_start", lambda: setattr(link, "pairing", True))
         connection.on("pairing", lambda keys: self._on_pairing(link, keys))
         connection.on("pairing_failure", lambda reason: self._on_pairing_failure(link, reason))
@@ -638,6 +626,15 @@ class Peripheral:
         address = connection.peer_address
         self._event(
             "connect", [link.handle, address.address_type, bytes(reversed(address.address_bytes))]
+        )
+
+    def _on_parameters(self, link):
+        # NimBLE's units: interval in 1.25 ms, supervision timeout in 10 ms (Bumble: ms).
+        parameters = link.connection.parameters
+        interval = round(parameters.connection_interval / 1.25)
+        timeout = round(parameters.supervision_timeout / 10)
+        self._event(
+            "conn_update", [link.handle, interval, parameters.peripheral_latency, timeout, 0]
         )
 
     def _on_disconnection(self, link, _reason):
