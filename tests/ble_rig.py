@@ -10,7 +10,7 @@ import ble_example_peripheral as example
 from simulator.ble import bluetooth_module
 from simulator.ble.rig import Rig
 
-EXAMPLE_SCRIPT = Path(__file__).resolve().parent / "ble_example_peripheral.py"
+TESTS_DIR = Path(__file__).resolve().parent
 PASSKEY = 246810
 
 
@@ -54,7 +54,10 @@ class Example:
         else:
             self._bridge = self._bridge or await self.rig.bridge()
             self._proc = await self.rig.micropython(
-                EXAMPLE_SCRIPT, args=[self.secrets_path, self.passkey], bridge=self._bridge
+                module="ble_example_peripheral",
+                extra_path=[TESTS_DIR],
+                args=[self.secrets_path, self.passkey],
+                bridge=self._bridge,
             )
             self.radio = await self._bridge.ready()
         self._seen = 0

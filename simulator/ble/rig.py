@@ -112,12 +112,15 @@ class Rig:
         self.bridges.append(bridge)
         return bridge
 
-    async def micropython(self, script, args=(), bridge=None, heapsize="256K"):
-        """Start `micropython script args...` with its `bluetooth` on a bridge of this rig
-        (a new one unless given): firmware and fakes as mpy-cross bytecode, as run_harness."""
+    async def micropython(
+        self, script=None, args=(), bridge=None, heapsize="256K", module=None, extra_path=()
+    ):
+        """Start `micropython SCRIPT ARGS` (or `-m MODULE`, found on `extra_path`) with its
+        `bluetooth` on a bridge of this rig (a new one unless given). Firmware, fakes and
+        the `bluetooth` shim import as mpy-cross bytecode, as run_harness does."""
         bridge = bridge or await self.bridge()
         proc = MicroPythonProcess(bridge)
-        await proc.start(script, args, heapsize)
+        await proc.start(script, module, args, heapsize, extra_path)
         self.processes.append(proc)
         return proc
 
@@ -264,20 +267,26 @@ class MicroPythonProcess:
         self.lines = []
         self._new_line = asyncio.Event()
         self._reader_task = None
+        self._stderr_task = None
         self.stderr = b""
 
-    async def start(self, script, args, heapsize):
-        env = micropython_env(extra_path=[precompiled_dir(UPY_DIR)])
+    async def start(self, script, module, args, heapsize, extra_path=()):
+        if (script is None) == (module is None):
+            raise ValueError("give a script or a module")
+        env = micropython_env(extra_path=[precompiled_dir(UPY_DIR), *extra_path])
         env["ALGODOSE_BLE_BRIDGE"] = self.bridge.env_value
-        cmd = [micropython_binary(), "-X", "heapsize=" + heapsize, str(script)]
+        target = [str(script)] if script is not None else ["-m", module]
         self.proc = await asyncio.create_subprocess_exec(
-            *cmd,
+            micropython_binary(),
+            *["-X", "heapsize=" + heapsize, *target],
             *[str(a) for a in args],
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
         )
-        self._reader_task = asyncio.get_running_loop().create_task(self._read())
+        loop = asyncio.get_running_loop()
+        self._reader_task = loop.create_task(self._read())
+        self._stderr_task = loop.create_task(self._read_stderr())
 
     async def _read(self):
         assert self.proc is not None and self.proc.stdout is not None
@@ -287,6 +296,12 @@ class MicroPythonProcess:
                 break
             self.lines.append(line.decode(errors="replace").rstrip("\n"))
             self._new_line.set()
+
+    async def _read_stderr(self):
+        # Read as it comes: a full pipe would block the process mid-write.
+        assert self.proc is not None and self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(4096):
+            self.stderr += chunk
 
     async def expect(self, prefix, timeout_s=10.0, start=0):
         """The first stdout line from index `start` that starts with `prefix`."""
@@ -299,16 +314,11 @@ class MicroPythonProcess:
             if remaining <= 0 or self.proc is None or self.proc.returncode is not None:
                 raise AssertionError(
                     "micropython never printed %r; stdout %r, stderr %r"
-                    % (prefix, self.lines[-20:], await self._stderr())
+                    % (prefix, self.lines[-20:], self.stderr.decode(errors="replace")[-2000:])
                 )
             self._new_line.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_line.wait(), min(remaining, 0.5))
-
-    async def _stderr(self):
-        if self.proc is not None and self.proc.returncode is not None and self.proc.stderr:
-            self.stderr += await self.proc.stderr.read()
-        return self.stderr.decode(errors="replace")[-2000:]
 
     async def stop(self, timeout_s=5.0):
         """Power the board off: end the process (its radio drops every link)."""
@@ -320,5 +330,6 @@ class MicroPythonProcess:
         except TimeoutError:
             self.proc.kill()
             await self.proc.wait()
-        if self._reader_task is not None:
-            await self._reader_task
+        for task in (self._reader_task, self._stderr_task):
+            if task is not None:
+                await task

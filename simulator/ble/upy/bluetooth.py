@@ -498,7 +498,10 @@ class _SocketRadio:
     def _reader(self):
         while True:
             line = self._rfile.readline()
-            msg = _decode(self._json.loads(line)) if line else ["event", "closed", []]
+            try:
+                msg = _decode(self._json.loads(line)) if line else ["event", "closed", []]
+            except ValueError:
+                continue  # not a message of ours: drop it, keep the radio alive
             self._lock.acquire()
             if msg[0] == "ret":
                 self._replies[msg[1]] = msg[2]
