@@ -290,7 +290,6 @@ class Peripheral:
         self.device.keystore = self.keystore
         self.device.pairing_config_factory = self._pairing_config
         self.device.on("connection", self._on_connection)
-        self.connected = asyncio.Event()  # set while at least one central is connected
 
     @classmethod
     async def start(cls, link, address, name="peripheral"):
@@ -612,7 +611,6 @@ class Peripheral:
             return
         link = _Link(connection)
         self.links[link.handle] = link
-        self.connected.set()
         connection.on("disconnection", lambda reason: self._on_disconnection(link, reason))
         connection.on(
             "connection_att_mtu_update",
@@ -639,8 +637,6 @@ class Peripheral:
 
     def _on_disconnection(self, link, _reason):
         self.links.pop(link.handle, None)
-        if not self.links:
-            self.connected.clear()
         for waiter in link.passkey_waiters.values():
             if not waiter.done():
                 waiter.cancel()

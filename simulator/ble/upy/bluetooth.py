@@ -64,6 +64,8 @@ _EVENT_IRQ = {
 # The radio the next BLE() binds to when none is passed: the simulator's in-process rig
 # sets this on CPython; None means "the socket bridge" (the micropython interpreter).
 _radio_factory = None
+# One _State per radio, so BLE() twice gives the same stack, as on a board.
+_STATES = {}
 
 
 class UUID:
@@ -230,27 +232,16 @@ def _invalidate(view, buf):
         release()
 
 
-def _states():
-    # One _State per radio, so BLE() twice gives the same stack, as on a board.
-    global _STATES
-    try:
-        return _STATES
-    except NameError:
-        _STATES = {}
-        return _STATES
-
-
 class BLE:
     """MicroPython's bluetooth.BLE, peripheral role. BLE() returns the board's one stack."""
 
     def __init__(self, radio=None):
         if radio is None:
             radio = _radio_factory() if _radio_factory is not None else _SocketRadio.shared()
-        states = _states()
-        state = states.get(id(radio))
+        state = _STATES.get(id(radio))
         if state is None or state.radio is not radio:
             state = _State(radio)
-            states[id(radio)] = state
+            _STATES[id(radio)] = state
             radio.attach(state)
         self._s = state
 
