@@ -147,7 +147,7 @@ def cmd_demo(args):
                 print("   response to the last session: %s" % visit["response"])
             print(_boxes(ui.recommendation_pages(last)))
     print("=" * 78)
-    print("%d bundled cases on %s; each screen is 16x8 characters of the 128x64 OLED."
+    print("%d bundled cases on %s; each screen is 21x8 characters of the 128x64 OLED."
           % (len(files), args.runtime))  # fmt: skip
     return 0
 
