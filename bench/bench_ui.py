@@ -4,9 +4,11 @@ the two ways to draw text, and the bytecode the UI modules add.
 Budgets: the live measurement screen redraws about 10 times a second on the board, beside an
 I2C transfer of the 1 KB frame (about 25 ms at 400 kHz). Assuming the ESP32-S3 runs this
 bytecode about 20 times slower than the unix port on a desktop CPU (an assumption, not a
-measurement), a redraw of <= 1 ms here is about 20 ms there. Heap: what one redraw allocates
-is garbage the collector must later sweep while sampling runs; a live redraw stays under
-2 KB on this 64-bit port (about half on a 32-bit board).
+measurement), a live redraw of <= 1 ms here is about 20 ms there. Paged screens redraw on a
+button press only, laying out every page again: <= 5 ms here (about 100 ms there) still
+answers a press at once. Heap: what one redraw allocates is garbage the collector sweeps
+later, while sampling runs; a live redraw stays under 2 KB on this 64-bit port (about half
+on a 32-bit board).
 """
 
 import json
@@ -14,9 +16,11 @@ import tempfile
 from pathlib import Path
 
 from simulator.runtime import compile_firmware, run_micropython
+from simulator.samples import RECOMMENDATION
 
 BENCH_DIR = Path(__file__).resolve().parent
-REDRAW_BUDGET_MS = 1.0
+LIVE_BUDGET_MS = 1.0
+PAGED_BUDGET_MS = 5.0
 LIVE_HEAP_BUDGET = 2048
 UI_MODULES = ("core/ui.py", "core/draw.py", "core/font.py")
 LOAD = (
@@ -26,7 +30,8 @@ LOAD = (
 
 
 def rows():
-    proc = run_micropython(script=BENCH_DIR / "mp" / "ui_redraw.py", heapsize="256K")
+    stdin = json.dumps(RECOMMENDATION)
+    proc = run_micropython(script=BENCH_DIR / "mp" / "ui_redraw.py", stdin=stdin, heapsize="256K")
     if proc.returncode != 0:
         raise RuntimeError("ui bench failed on micropython: " + proc.stderr.strip())
     mp = json.loads(proc.stdout)
@@ -35,10 +40,10 @@ def rows():
     ui_bytes = sum(sizes[name] for name in UI_MODULES)
     load = run_micropython(code=LOAD, heapsize="1M")
     out = []
-    for name, what in (
-        ("measurement", "live measurement screen"),
-        ("recommendation", "recommendation, dose page"),
-        ("warnings_page", "recommendation, a text page"),
+    for name, what, budget in (
+        ("measurement", "live measurement screen", LIVE_BUDGET_MS),
+        ("recommendation", "recommendation, dose page", PAGED_BUDGET_MS),
+        ("warnings_page", "recommendation, a text page", PAGED_BUDGET_MS),
     ):
         row = mp[name]
         out.append(
@@ -46,9 +51,9 @@ def rows():
                 "what": "redraw: %s (unix port)" % what,
                 "measured": row["ms"],
                 "unit": "ms",
-                "budget": "<= %.1f ms" % REDRAW_BUDGET_MS,
+                "budget": "<= %.0f ms" % budget,
                 "baseline": "%d B allocated" % row["bytes"],
-                "ok": row["ms"] <= REDRAW_BUDGET_MS,
+                "ok": row["ms"] <= budget,
             }
         )
     out.append(

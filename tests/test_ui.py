@@ -127,7 +127,10 @@ def test_the_bar_fills_towards_the_ceiling_and_stops_there():
     assert bar_fill(measure(5000, ceiling_kpa_x10=10000)[0]) == 62  # half of 124
     assert bar_fill(measure(9999, ceiling_kpa_x10=10000)[0]) == 123
     assert bar_fill(measure(10000, ceiling_kpa_x10=10000)[0]) == 124
-    assert bar_fill(measure(15000, ceiling_kpa_x10=10000)[0]) == 124
+    over = measure(15000, ceiling_kpa_x10=10000)[0]
+    assert bar_fill(over) == 124
+    y = draw.body_y(5) + 1 + 3
+    assert not (over[(y >> 3) * 128 + 126] >> (y & 7)) & 1  # the fill stops inside the outline
 
 
 def test_between_trials_the_screen_says_saved_and_ready():

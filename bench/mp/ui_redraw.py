@@ -1,9 +1,10 @@
 # Runs on micropython: time and heap per full-screen redraw of the bedside screens, and two
 # ways of putting text on the screen (core.draw's blit from the font image, and plotting each
 # glyph's vertical runs with fill_rect), beside framebuf's built-in C text as the floor.
-# Prints one JSON object.
+# The recommendation comes as JSON on stdin; prints one JSON object.
 import gc
 import json
+import sys
 import time
 
 import framebuf
@@ -21,27 +22,7 @@ TEXT_ROWS = [
     "is all kept. 0123456",
 ]
 TEXT_ROWS = TEXT_ROWS + TEXT_ROWS  # 8 full rows of 21 characters: 168 glyphs
-WARNINGS = [
-    "Systemic inflammation: no pistoning, rotation or tenting",
-    "Thorax: pneumothorax risk, depth capped at superficial",
-]
-RESULT = {
-    "status": "caution",
-    "gauge_mm": 0.16,
-    "needles": 6,
-    "depth": "superficial",
-    "manipulation": "basic",
-    "adjuncts": ["e-stim"],
-    "sessions_per_week": [1, 2],
-    "warnings": WARNINGS,
-    "aftercare": [],
-    "reasons": [
-        {"dimension": "gauge_mm", "rule": "F-SENSITIVE", "text": "0.16 mm: a sensitive patient"}
-    ],
-    "overrides": [],
-    "rules": ["F-INFLAMMATION", "F-SENSITIVE", "Q-HIGH", "S-THORAX"],
-    "ruleset": "2026.11-r2",
-}
+RESULT = json.loads(sys.stdin.read())  # a recommendation (simulator.samples)
 
 
 def measurement():

@@ -297,26 +297,29 @@ def pair(label, value, columns=COLUMNS):
 def wrap(text, width=COLUMNS, first_prefix="", prefix=""):
     """Greedy word wrap to width; only a word longer than a row is cut."""
     lines = []
-    line = first_prefix
-    fresh = True  # the row holds only its prefix so far
+    lead = first_prefix  # what the row being filled starts with
+    words = []  # its words so far
+    size = len(lead)
     for word in text.split():
         while word:
-            sep = "" if fresh else " "
-            if len(line) + len(sep) + len(word) <= width:
-                line += sep + word
-                fresh = False
+            need = len(word) + (1 if words else 0)
+            if size + need <= width:
+                words.append(word)
+                size += need
                 word = ""
-            elif fresh:
-                room = width - len(line)
-                lines.append(line + word[:room])
+            elif words:
+                lines.append(lead + " ".join(words))
+                words.clear()
+                lead = prefix
+                size = len(lead)
+            else:  # longer than a row: cut
+                room = max(1, width - size)
+                lines.append(lead + word[:room])
                 word = word[room:]
-                line = prefix
-            else:
-                lines.append(line)
-                line = prefix
-                fresh = True
-    if not fresh:
-        lines.append(line)
+                lead = prefix
+                size = len(lead)
+    if words:
+        lines.append(lead + " ".join(words))
     return lines
 
 
