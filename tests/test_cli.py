@@ -51,6 +51,6 @@ def test_demo_measures_scores_and_recommends(runtime):
     assert '"qst": {"z": 2.01}' in proc.stdout
     for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain"):
         assert title in proc.stdout
-    assert "|Gauge    0.16 mm|" in proc.stdout
-    assert "|Manip  pistoning|" in proc.stdout  # week 4 of the low back case
-    assert "NO NEEDLING" in proc.stdout
+    assert "|0.16 mm            6 |" in proc.stdout  # the dose page: gauge and needle count
+    assert "|Technique   pistoning|" in proc.stdout  # week 4 of the low back case
+    assert "|NO DOSE              |" in proc.stdout

@@ -329,7 +329,7 @@ def sentences(text):
     found = []
     start = 0
     for i in range(1, len(text) - 1):
-        if text[i] == " " and text[i - 1] in ".!?" and i + 1 < len(text):
+        if text[i] == " " and text[i - 1] in ".!?":
             nxt = text[i + 1]
             if "A" <= nxt <= "Z" or "0" <= nxt <= "9":
                 found.append(text[start:i])

@@ -13,8 +13,6 @@ from micropython import const
 
 from core import draw, font
 from core.draw import BODY_ROWS, COLUMNS, Canvas, body_y, fit, pair
-from core.ppt import CUE_FASTER, CUE_ON_TARGET, CUE_SLOWER
-from core.record import CODE_MAX_CHARS
 from core.scale import UNITS, convert_x100
 from core.vocab import CONDITIONS, CONTRAINDICATIONS, FLAGS
 
@@ -35,8 +33,6 @@ _LABELS = {
     "crohns": "Crohn's",
     "chronic": "chronic problem",
     "pregnancy_first_trimester": "1st trimester",
-    "basic": "basic",
-    "e-stim": "e-stim",
 }
 # Decimals shown per unit (core.scale.UNITS order): live pressure, and a site's value.
 _LIVE_DECIMALS = (0, 2, 1, 1)
@@ -195,13 +191,22 @@ def patient_select(target, codes, cursor=0, keys="ok:pick"):
     return c
 
 
+def _code_max_chars():
+    # Imported when a code is entered, not with the screens: core.record takes 18 KB of heap
+    # as .mpy, and the screens alone must load in a board-sized heap.
+    from core.record import CODE_MAX_CHARS
+
+    return CODE_MAX_CHARS
+
+
 def code_problem(code):
     """Why code cannot be a patient code yet (one line), or None: A-Z 0-9 - only, at least one
-    digit, at most CODE_MAX_CHARS (core.record refuses anything else)."""
+    digit, at most core.record.CODE_MAX_CHARS (the record refuses anything else)."""
+    max_chars = _code_max_chars()
     if not code:
         return "Add characters"
-    if len(code) > CODE_MAX_CHARS:
-        return "At most %d chars" % CODE_MAX_CHARS
+    if len(code) > max_chars:
+        return "At most %d chars" % max_chars
     digit = False
     for ch in code:
         if "0" <= ch <= "9":
@@ -215,7 +220,7 @@ def code_entry(target, code, choice, message=None, keys=font.UP + font.DOWN + " 
     """A new pseudonymous code: code so far, and choice, the character up/down offer now (one
     of CODE_CHARS, DEL or DONE), lit after it."""
     c = _canvas(target)
-    c.header("New code", "%d/%d" % (len(code), CODE_MAX_CHARS))
+    c.header("New code", "%d/%d" % (len(code), _code_max_chars()))
     shown = code[-9:] if len(code) > 9 else code  # 2x: 10 cells, the choice takes one
     x = c.text(0, body_y(0), shown, 2) if shown else 0
     y = body_y(0)
@@ -322,6 +327,10 @@ def measurement(
     """The live trial. phase: core.visit's state name ("zero", "armed", "ramp" or "sensor");
     cue: core.ppt's CUE_*; trial: the trial now measured (1-based); saved: the last finished
     trial is on flash; message: a line to show instead of the digits (not while ramping)."""
+    # Imported here, not with the screens: the screens alone must load in a board-sized heap
+    # (tests/test_runtimes.py); the app has core.ppt loaded anyway.
+    from core.ppt import CUE_FASTER, CUE_ON_TARGET, CUE_SLOWER
+
     c = _canvas(target)
     if phase == "zero" or phase == "sensor" or (message and phase != "ramp"):
         if phase == "zero":
