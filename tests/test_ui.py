@@ -24,7 +24,7 @@ from screenlib import (
     random_site,
 )
 
-from core import draw, font, ui
+from core import dosage, draw, font, ui
 from core.draw import CONTINUED
 from core.ppt import CUE_FASTER, CUE_NONE, CUE_ON_TARGET, CUE_SLOWER
 from simulator.harness.recommend import recommend_text
@@ -219,6 +219,10 @@ def test_no_dose_shows_no_dose_values():
     joined = " ".join(texts)
     assert "gauge" not in joined and "Depth" not in joined
     assert "No dose: needling needs a recorded clinician override" in joined
+
+
+def test_rule_ids_fit_one_row():
+    assert all(len(rule_id) <= ui.COLUMNS for rule_id, *_ in dosage.RULES)
 
 
 def test_recommendation_pages_text_view_for_the_demo():
@@ -431,3 +435,21 @@ def test_no_sentence_is_split_across_pages_unless_longer_than_a_page(items):
             else:  # the one exception: it continues, with the mark, on the next page
                 marked = [rows for _t, rows in texts if rows and rows[-1] == CONTINUED]
                 assert marked, sentence
+
+
+LONG_TEXT = st.lists(SENTENCE, min_size=1, max_size=8).map(" ".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(LONG_TEXT, st.sampled_from(ui.ERRORS), st.lists(LONG_TEXT, max_size=5))
+def test_long_messages_errors_and_aftercare_keep_the_rules_and_lose_nothing(text, kind, lines):
+    for function, args in (
+        ("notice", ("Note", text)),
+        ("error", (kind, text)),
+        ("aftercare", (lines,)),
+    ):
+        pages = check_all_pages(function, *args)
+        joined = " ".join(" ".join(" ".join(c.rows()[1:7]).split()) for _b, c in pages)
+        for sentence in draw.sentences(text) if function != "aftercare" else lines:
+            for word in sentence.split():
+                assert word in joined
