@@ -288,7 +288,7 @@ def random_requests(rng, count):
         elif kind == 5:
             present = [n for n in CONTRAINDICATIONS if rng.random() < 0.4]
             overrides = [n for n in present if rng.random() < 0.5]
-            rows = ui.contraindication_rows(present, overrides)
+            rows = ui.contraindication_rows(present)
             requests.append(
                 {
                     "screen": "contraindications",

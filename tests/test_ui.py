@@ -287,7 +287,7 @@ def test_factors_list_every_dosage_input_with_its_state():
 
 
 def test_contraindications_offer_an_override_only_where_one_is_allowed():
-    rows = ui.contraindication_rows(["needle_phobia", "pregnancy_first_trimester"], [])
+    rows = ui.contraindication_rows(["needle_phobia", "pregnancy_first_trimester"])
     assert rows[:3] == [
         ("needle_phobia", "item"),
         ("needle_phobia", "override"),

@@ -256,7 +256,7 @@ def factor_names():
     return ("age", "sex") + CONDITIONS + FLAGS + ("continue",)
 
 
-def contraindication_rows(present, overrides):
+def contraindication_rows(present):
     """The rows of contraindications(): (name, "item") per contraindication, (name,
     "override") under each present one that can be overridden, then (None, "continue")."""
     rows = []
@@ -272,7 +272,7 @@ def contraindications(target, present, overrides, cursor=0, keys="ok:change"):
     """Each contraindication as a toggle; under each present one its override (recorded as
     the clinician's decision). The first row says what the ticks mean for the dose."""
     c = _canvas(target)
-    rows = contraindication_rows(present, overrides)
+    rows = contraindication_rows(present)
     items = []
     for name, kind in rows:
         if kind == "item":
@@ -372,10 +372,11 @@ def measurement(
 
 
 def _side_pair(comparison, site):
+    """The left/right comparison of site in core.qst.compare's result, or None."""
     if comparison:
-        for pair_ in comparison.get("side_to_side") or ():
-            if pair_["site"] == site:
-                return pair_
+        for found in comparison.get("side_to_side") or ():
+            if found["site"] == site:
+                return found
     return None
 
 
