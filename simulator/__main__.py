@@ -10,6 +10,7 @@ from simulator.runtime import DEFAULT_HEAPSIZE, MicroPythonMissing, run_harness
 
 SCENARIOS_DIR = PACKAGE_DIR / "scenarios"
 _EXAMPLE = "simulator/scenarios/1_sensitised.json"
+_GIVEN = ("gauge_mm", "needles", "depth", "manipulation", "adjuncts")  # a case's history.last
 
 
 def harness_text(name, stdin, runtime, args=(), heapsize=DEFAULT_HEAPSIZE):
@@ -46,7 +47,12 @@ def _emit(code, out):
 
 
 def cmd_recommend(args):
-    return _emit(*recommend_text(sys.stdin.read(), args.runtime))
+    use_firmware()  # the harness module imports the firmware
+    from simulator.harness.recommend import MAX_BYTES
+
+    # Bytes as given, capped: the harness says what is wrong (not UTF-8, too long) on
+    # either runtime.
+    return _emit(*recommend_text(sys.stdin.buffer.read(MAX_BYTES + 1), args.runtime))
 
 
 def cmd_measure(args):
@@ -134,18 +140,21 @@ def cmd_demo(args):
                 print("\n".join(_measurement_lines(result)))
                 if result["summary"]["dosage_qst"] is not None:
                     case["qst"] = result["summary"]["dosage_qst"]
-            if last is not None:
+            if number > 0:  # the dose given last time: here, as recommended
                 case["history"] = {"sessions": number, "last_response": visit["response"],
                                    "last": last}  # fmt: skip
             code, line = recommend_text(json.dumps(case), args.runtime)
             if code != 0:
                 return _emit(code, line)
-            last = json.loads(line)
+            result = json.loads(line)
             shown = {k: v for k, v in case.items() if k != "history"}
             print("-- %s, recommended for: %s" % (visit["label"], json.dumps(shown)))
             if "response" in visit:
                 print("   response to the last session: %s" % visit["response"])
-            print(_boxes(ui.recommendation_pages(last)))
+            print(_boxes(ui.recommendation_pages(result)))
+            last = None
+            if result["needles"] is not None:
+                last = {key: result[key] for key in _GIVEN}
     print("=" * 78)
     print("%d bundled cases on %s; each screen is 21x8 characters of the 128x64 OLED."
           % (len(files), args.runtime))  # fmt: skip

@@ -1,6 +1,5 @@
 """Run firmware code on the real MicroPython interpreter (unix port) in a subprocess."""
 
-import contextlib
 import importlib
 import io
 import os
@@ -55,6 +54,7 @@ def run_micropython(
     timeout_s=120,
 ):
     """Run a script file, a code string or a module (-m); returns CompletedProcess (text).
+    stdin may be text or bytes (passed through unchanged; the output is still text).
 
     The firmware and the fakes import as mpy-cross bytecode (see micropython_env).
     """
@@ -70,18 +70,24 @@ def run_micropython(
     else:
         cmd += ["-m", module]
     cmd += [str(a) for a in args]
-    return subprocess.run(
+    binary = isinstance(stdin, bytes)  # bytes pass through as they are (not UTF-8, say)
+    proc = subprocess.run(
         cmd,
         input=stdin,
         capture_output=True,
-        text=True,
+        text=not binary,
         env=micropython_env(extra_path),
         timeout=timeout_s,
     )
+    if binary:
+        proc.stdout = proc.stdout.decode("utf-8", "replace")
+        proc.stderr = proc.stderr.decode("utf-8", "replace")
+    return proc
 
 
 def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEAPSIZE):
-    """Run simulator/harness/<name>.py on either runtime: the same file, the same stdin.
+    """Run simulator/harness/<name>.py on either runtime: the same file, the same stdin
+    (text, or bytes passed through as they are).
 
     Returns (exit code, stdout, stderr). On CPython the harness runs in-process, on
     MicroPython in a subprocess, everything compiled to bytecode by mpy-cross as for the
@@ -101,24 +107,9 @@ def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEA
     use_firmware()
     module = importlib.import_module("simulator.harness." + name)
     out, err = io.StringIO(), io.StringIO()
-    code = module.main(list(args), io.StringIO(stdin), out, err)
+    given = io.BytesIO(stdin) if isinstance(stdin, bytes) else io.StringIO(stdin)
+    code = module.main(list(args), given, out, err)
     return code, out.getvalue(), err.getvalue()
-
-
-def run_both(code, heapsize="256K"):
-    """Run a code snippet (firmware on its path) on CPython and on micropython.
-
-    Returns {"cpython": stdout, "micropython": stdout}; let it print canonical JSON and
-    compare the two. The heap defaults high: unit checks, not a memory test.
-    """
-    use_firmware()
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "<snippet>", "exec"), {"__name__": "snippet"})
-    proc = run_micropython(code=code, heapsize=heapsize)
-    if proc.returncode != 0:
-        raise AssertionError("micropython failed:\n" + proc.stdout + proc.stderr)
-    return {"cpython": out.getvalue(), "micropython": proc.stdout}
 
 
 def mpy_cross_binary():

@@ -1,7 +1,8 @@
 """Golden vectors for the dosage rules, run on CPython and on the micropython interpreter.
 
 Each vector names the fields (and the exact rule ids) a clinician can check against the
-seeds; the full output must be byte-identical on the two runtimes.
+seeds, with a one-line rationale (`note`); the expected values were written by hand, not
+recorded from the code. The full output must be byte-identical on the two runtimes.
 """
 
 import json
@@ -42,6 +43,11 @@ def test_vector(outputs, runtime, index):
     result = json.loads(payload)
     for field, expected in vector["expect"].items():
         assert result[field] == expected, "%s: %s" % (vector["name"], field)
+
+
+def test_every_vector_says_why_and_names_are_unique():
+    assert all(len(v["note"]) > 10 for v in VECTORS)
+    assert len({v["name"] for v in VECTORS}) == len(VECTORS)
 
 
 def test_every_rule_in_the_table_is_exercised_by_a_vector(outputs):

@@ -121,7 +121,7 @@ def test_robust_with_censored_trials(results):
     assert local["reason"].startswith("1 of 3 trials censored at the ceiling: the site value is")
     assert local["qst"]["z"] is None and local["qst"]["z_max"] <= -1.0
     assert local["qst"]["category"] == "low"
-    assert result["summary"]["dosage_qst"] == {"z": local["qst"]["z_max"]}
+    assert result["summary"]["dosage_qst"] == {"z": local["qst"]["z_max"], "censored": True}
     # every trial at the ceiling: not "no value" but certainly robust
     left = _site(result, "infraspinatus", "L")
     assert [t["qc"] for t in left["trials"]] == [["censored"]] * 3

@@ -1,121 +1,24 @@
 """The trial engine (core.ppt): ramps, cues, endings, QC flags, traces, site aggregation.
 
-The trial streams run in one snippet on both runtimes (same bytes expected); the tests then
-check the CPython results, which are the micropython results.
+The trial streams are tests/both/ppt_cases.py, run on both runtimes by the both_runtimes
+fixture (same bytes expected); the tests check the result against their own expectations.
+The edges of each cut-off are plain CPython tests at the bottom.
 """
 
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 
 from core import case, ppt, qst
 from simulator import QST_REFERENCE
-from simulator.runtime import run_both, run_micropython
-
-TRIALS = r"""
-from core import canonjson, ppt
-from vclock import VirtualClock
+from simulator.runtime import run_micropython
 
 
-def ramp(rate_kpa_s, top_kpa, end="stop", rest_ms=600, start_ms=0, fault_at_ms=-1, rail=False):
-    # (t_ms, kpa_x10 or None for a fault, stop) at 80 SPS: rest, ramp to top, then either a
-    # stop press at the top or a release (fall at 1000 kPa/s) or, for "hold", a plateau
-    out = []
-    top = top_kpa * 10
-    k = 0
-    released = False
-    while k < 2000:  # 25 s
-        t = k * 25 // 2
-        k += 1
-        ramp_ms = t - rest_ms
-        p = 0 if ramp_ms < 0 else rate_kpa_s * ramp_ms // 100
-        wobble = (k * 7919) % 7 - 3  # +-0.3 kPa of deterministic noise
-        if p >= top:
-            if end == "stop":
-                out.append((start_ms + t, top + wobble, True))
-                break
-            if end == "hold":
-                p = top
-            else:
-                released = True
-        if released:
-            p = max(0, top - (t - rest_ms - top * 100 // rate_kpa_s) * 100)
-        if fault_at_ms >= 0 and ramp_ms >= fault_at_ms:
-            out.append((start_ms + t, None, rail))
-            continue
-        out.append((start_ms + t, p + wobble if p else 0, False))
-        if released and p == 0 and len(out) > 3 and out[-2][1] == 0:
-            break
-    return out
-
-
-def run(samples, trial=None, abort_ms=None, **config):
-    trial = trial or ppt.Trial(**config)
-    trial.arm(samples[0][0])
-    cues = []
-    shown = [0, 0, 0, 0]
-    for t, p, stop in samples:
-        if p is None:
-            state = trial.feed_fault(t, 1 if not stop else 3, stop)
-        else:
-            state = trial.feed(t, p, stop)
-        if trial.cue and (not cues or cues[-1] != trial.cue):
-            cues.append(trial.cue)
-        shown[trial.cue] += 1
-        if state == ppt.DONE:
-            break
-    if trial.state != ppt.DONE:
-        trial.abort(abort_ms if abort_ms is not None else samples[-1][0])
-    result = trial.result()
-    result["cues"] = [ppt.CUE_NAMES[c] for c in cues]
-    result["cue_samples"] = shown
-    return result
-
-
-out = {}
-for rate in (25, 39, 41, 50, 59, 61, 100):
-    out["r%d" % rate] = run(ramp(rate, 250))
-out["release"] = run(ramp(50, 300, "release"))
-out["ceiling"] = run(ramp(50, 1200, "hold"))
-out["short"] = run(ramp(50, 30))
-out["low_40"] = run(ramp(50, 40))  # a very sensitised patient: 10 -> 40 kPa in 0.6 s
-out["low_52"] = run(ramp(50, 52))  # thenar F at 52 kPa (z about +4): 0.84 s
-# stop pressed after the pressure dipped below the peak: PPT is the pressure at the press
-dip = [(t, p, False) for t, p, _s in ramp(50, 250, "hold")[:460]]  # 250 kPa from 5.6 s
-t_end = dip[-1][0]
-for k in range(1, 21):  # falls at 50 kPa/s for 0.25 s, down to 237.5 kPa
-    dip.append((t_end + k * 25 // 2, 2500 - k * 625 // 100, False))
-dip.append((t_end + 21 * 25 // 2, 2370, True))
-out["dip_then_stop"] = run(dip)
-out["fault"] = run(ramp(50, 300, fault_at_ms=2000))
-out["rail"] = run(ramp(50, 300, fault_at_ms=2000, rail=True))
-out["slow_abort"] = run(ramp(2, 300, "hold"), max_ramp_ms=20000)
-waiting = [(t, None, False) for t, _p, _s in ramp(50, 100)[:40]]
-out["fault_waiting"] = run(waiting)
-pressed = [(k * 12, 400, False) for k in range(50)] + ramp(50, 200, start_ms=600)
-out["pressed_at_arm"] = run(pressed)
-clock = VirtualClock(((1 << 30) - 3000) * 1000)  # ticks wrap 3 s into the trial
-base = clock.ticks_ms()
-wrapped = [((base + t) & ((1 << 30) - 1), p, s) for t, p, s in ramp(50, 250)]
-out["wrap"] = run(wrapped, ppt.Trial(ticks_diff=clock.ticks_diff))
-out["tolerance_10"] = run(ramp(57, 250), tolerance_pct=10)
-print(canonjson.dumps(out))
-"""
-
-
-@pytest.fixture(scope="module")
-def runs():
-    return run_both(TRIALS, heapsize="1M")
-
-
-@pytest.fixture(scope="module")
-def trials(runs):
-    return json.loads(runs["cpython"])
-
-
-def test_trial_results_are_the_same_on_both_runtimes(runs):
-    assert runs["cpython"] == runs["micropython"]
+@pytest.fixture
+def trials(both_runtimes):
+    return both_runtimes("ppt_cases.trials", heapsize="1M")
 
 
 def test_flag_bits_are_fixed_for_the_record_store():
@@ -324,23 +227,6 @@ def test_a_site_value_feeds_qst_and_the_dosage_case():
     assert parsed["qst_z"] == score["z"] > 1
 
 
-class _Adc:
-    """A driver stand-in: plays back counts, or (fault, rail) pairs as failed reads."""
-
-    def __init__(self, readings):
-        self.readings = list(readings)
-        self.fault = 0
-        self.rail = 0
-
-    def read(self):
-        item = self.readings.pop(0)
-        if type(item) is int:
-            self.fault, self.rail = 0, 0
-            return item
-        self.fault, self.rail = item
-        return None
-
-
 @pytest.mark.parametrize(
     "span, rail, end, flags",
     [
@@ -351,14 +237,20 @@ class _Adc:
     ],
 )
 def test_a_rail_against_the_pressing_direction_is_a_sensor_fault(span, rail, end, flags):
+    from fake_hx711 import ScriptedHX711
+    from vclock import VirtualClock
+
     from core.scale import Scale
+    from drivers.hx711 import HX711
 
     scale = Scale()
     scale.set_tare(84000)
     scale.calibrate(2000, 84000 + span, 1)
     ramp = [84000 + scale.counts_for(i * 625 // 100) for i in range(120)]  # 50 kPa/s, 75 kPa
+    # the real driver on a chip that shifts out 4 settling codes, the ramp, then a rail code
+    chip = ScriptedHX711([84000] * 4 + ramp + [0x7FFFFF if rail > 0 else -0x800000])
     trial = ppt.Trial()
-    sampler = ppt.Sampler(_Adc([*ramp, (3 if rail > 0 else 4, rail)]), scale, trial)
+    sampler = ppt.Sampler(HX711(chip.dout, chip.pd_sck, VirtualClock()), scale, trial)
     trial.arm(0)
     for i in range(len(ramp)):
         assert sampler.step(i * 25 // 2, False) in (ppt.WAITING, ppt.RAMP)
@@ -367,66 +259,75 @@ def test_a_rail_against_the_pressing_direction_is_a_sensor_fault(span, rail, end
     assert result["end"] == end and result["flags"] == flags and result["ppt_kpa_x10"] is None
 
 
-ZERO_ALLOC = r"""
-import gc
-from core import ppt
-from core.scale import Scale
-from drivers.hx711 import HX711
-from fake_hx711 import FakeHX711
-from vclock import VirtualClock
-
-
-def allocated(sampler, clock, chip, samples=1500):
-    # (heap allocated, chip conversions read) over `samples` steady-state samples, after a
-    # warm-up (first calls may intern names or grow attribute tables).
-    for _ in range(40):
-        clock.sleep_us(12500)
-        sampler.step(clock.ticks_ms(), False)
-    start = chip.conversions_read
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    for _ in range(samples):
-        clock.sleep_us(12500)
-        sampler.step(clock.ticks_ms(), False)
-    used = gc.mem_alloc() - before
-    gc.enable()
-    return used, chip.conversions_read - start
-
-
-clock = VirtualClock()
-chip = FakeHX711(clock, 84000, 215000, 60, 9)
-chip.set_profile([(0, 0), (2000, 0), (22000, 10200000)])  # 50 kPa/s after 2 s
-hx = HX711(chip.dout, chip.pd_sck, clock)
-scale = Scale()
-scale.set_tare(84000)
-scale.set_span(430000, 2000, 1)
-trial = ppt.Trial(ceiling_kpa_x10=20000, ticks_diff=clock.ticks_diff)
-sampler = ppt.Sampler(hx, scale, trial)
-trial.arm(0)
-used, _ = allocated(sampler, clock, chip)
-print(used, trial.state, trial.cue, trial.kpa_x10 > 5000)
-
-# at rest on a bridge balanced at zero: about 1 % of the raw codes are -1, each skipped
-clock = VirtualClock()
-chip = FakeHX711(clock, 0, 215000, 40, 9)
-hx = HX711(chip.dout, chip.pd_sck, clock)
-scale = Scale()
-scale.set_tare(0)
-scale.set_span(430000, 2000, 1)
-trial = ppt.Trial(ticks_diff=clock.ticks_diff)
-sampler = ppt.Sampler(hx, scale, trial)
-trial.arm(0)
-used, conversions = allocated(sampler, clock, chip)
-print(used, conversions - 1500 > 3, hx.faults)
-"""
+ZERO_ALLOC = Path(__file__).resolve().parent / "mp" / "zero_alloc.py"
 
 
 def test_the_sampling_pipeline_allocates_nothing_per_sample_on_micropython():
-    proc = run_micropython(code=ZERO_ALLOC, heapsize="256K")
+    proc = run_micropython(script=ZERO_ALLOC, heapsize="256K")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    # Heap bytes over 1500 samples; the trial was ramping (state 1) and cueing on target.
-    ramping, at_zero = proc.stdout.splitlines()
-    assert ramping.split() == ["0", "1", "2", "True"]
+    out = json.loads(proc.stdout)
+    # Heap bytes over 1500 samples by read(); the trial was ramping (state 1), cue on target
+    assert out["ramp"] == [0, ppt.RAMP, ppt.CUE_ON_TARGET]
     # and at rest at zero, where lone -1 codes are skipped (several of them), no fault
-    assert at_zero.split() == ["0", "True", "0"]
+    used, skipped, faults = out["rest"]
+    assert used == 0 and skipped > 3 and faults == 0
+    # poll() every 0.5 ms for 15 s: readings, not ready, and 5 timeouts in 0.5 s without data
+    used, (readings, not_ready, timeouts), state = out["poll"]
+    assert used == 0 and state == ppt.RAMP
+    assert readings > 1100 and not_ready > 20 * readings and timeouts == 5
+
+
+# --- the edges of the trial engine's cut-offs: exactly at each one, and one step beyond ---
+
+
+def _ramp_to(trial, end_kpa_x10, ramp_ms, stop=True):
+    """Arms at 0, a zero sample, the onset sample (exactly the onset threshold) at 100 ms, a
+    straight ramp at 80 SPS, and the end sample exactly ramp_ms after the onset."""
+    trial.arm(0)
+    trial.feed(0, 0, False)
+    onset = trial.onset_kpa_x10
+    assert trial.feed(100, onset, False) == ppt.RAMP
+    for t in range(13, ramp_ms, 13):
+        trial.feed(100 + t, onset + (end_kpa_x10 - onset) * t // ramp_ms, False)
+    return trial.feed(100 + ramp_ms, end_kpa_x10, stop)
+
+
+@pytest.mark.parametrize("kpa_x10, state", [(99, ppt.WAITING), (100, ppt.RAMP)])
+def test_a_sample_of_exactly_the_onset_threshold_starts_a_trial(kpa_x10, state):
+    trial = ppt.Trial(onset_kpa_x10=100)
+    trial.arm(0)
+    assert trial.feed(0, 0, False) == ppt.WAITING
+    assert trial.feed(13, kpa_x10, False) == state
+
+
+@pytest.mark.parametrize(
+    "rate_kpa_s_x10, flags",
+    [(399, ppt.FLAG_RATE), (400, 0), (600, 0), (601, ppt.FLAG_RATE)],
+)
+def test_a_mean_rate_exactly_at_the_tolerance_edge_passes(rate_kpa_s_x10, flags):
+    # 50 kPa/s +- 20 %: 40.0 and 60.0 kPa/s pass, 39.9 and 60.1 do not. Over exactly 1 s
+    # from the onset, the rise in kPa x 10 is the mean rate in kPa/s x 10.
+    trial = ppt.Trial(target_kpa_s_x10=500, tolerance_pct=20)
+    assert (trial.rate_low, trial.rate_high) == (400, 600)
+    assert _ramp_to(trial, 100 + rate_kpa_s_x10, 1000) == ppt.DONE
+    result = trial.result()
+    assert result["end"] == "stop" and result["rate_kpa_s_x10"] == rate_kpa_s_x10
+    assert result["flags"] == flags
+
+
+@pytest.mark.parametrize("ramp_ms, flags", [(499, ppt.FLAG_SHORT), (500, 0)])
+def test_a_ramp_of_exactly_min_ramp_ms_is_long_enough(ramp_ms, flags):
+    trial = ppt.Trial(min_ramp_ms=500)
+    assert _ramp_to(trial, 100 + ramp_ms // 2, ramp_ms) == ppt.DONE  # 50 kPa/s
+    assert trial.result()["flags"] == flags
+
+
+@pytest.mark.parametrize("kpa_x10, state", [(9999, ppt.RAMP), (10000, ppt.DONE)])
+def test_a_sample_exactly_at_the_ceiling_censors(kpa_x10, state):
+    # 10 kPa to the ceiling at 50 kPa/s takes 19.8 s; no stop press
+    trial = ppt.Trial(ceiling_kpa_x10=10000)
+    assert _ramp_to(trial, kpa_x10, 19800, stop=False) == state
+    if state == ppt.DONE:
+        result = trial.result()
+        assert result["end"] == "ceiling" and result["flags"] == ppt.FLAG_CENSORED
+        assert result["ppt_kpa_x10"] == 10000

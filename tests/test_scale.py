@@ -1,13 +1,11 @@
 """core.scale: tare, span, zero tracking, the integer filter, units; exact against fractions."""
 
-import json
 from fractions import Fraction
 
 import pytest
 
 from core import scale
 from core.scale import Scale, ScaleError, Window
-from simulator.runtime import run_both
 
 
 def calibrated(span_counts=430000, mass_g=2000, area_cm2_x100=100, tare=84000, filter_len=4):
@@ -60,6 +58,11 @@ def test_the_filter_settles_in_its_length_and_primes_on_the_first_reading():
     assert outputs[0] < outputs[1] < outputs[2] < outputs[3] == 196
     s.reset()
     assert s.update(load) == 196  # re-primed after a fault, nothing from before
+
+
+def test_the_filter_reaches_the_load_in_four_samples_on_both_runtimes(both_runtimes):
+    # 200 g on 1 cm2 is 19.6 kPa; the 4-sample moving average climbs in quarters
+    assert both_runtimes("scale_cases.filter_steps") == [0, 49, 98, 147, 196, 196]
 
 
 def test_window_mean_spread_and_stability():
@@ -191,28 +194,45 @@ def test_unit_formatting_without_floats():
         scale.convert_x100(1, "psi")
 
 
-PARITY = r"""
-from core import canonjson
-from core.scale import Scale
-
-out = []
-for span, mass, area in ((430000, 2000, 100), (-990000, 5000, 50), (15000, 20000, 100)):
-    s = Scale(area)
-    s.set_tare(1000)
-    s.calibrate(mass, 1000 + span, 3)
-    row = [s.counts_for(5), s.counts_for(2000)]
-    for net in range(-(1 << 24), 1 << 24, 999983):
-        row.append(s.kpa_x10(net))
-    reading = 1000
-    for i in range(300):
-        reading += (i * 7919) % 301 - 150
-        row.append(s.update(reading + (span // 10 if 100 < i < 200 else 0)))
-    out.append(row)
-print(canonjson.dumps(out))
-"""
+def test_same_pressures_on_both_runtimes(both_runtimes):
+    # Byte-identical on both runtimes (the fixture), and right: the conversions within one
+    # step of the exact value, as test_conversion_within_one_step_of_exact asks on CPython.
+    rows = both_runtimes("scale_cases.parity")
+    calibrations = ((430000, 2000, 100), (-990000, 5000, 50), (15000, 20000, 100))
+    assert len(rows) == 3 and all(len(row) == 2 + 34 + 300 for row in rows)
+    for (span, mass_g, area), row in zip(calibrations, rows, strict=True):
+        half_kpa, two_hundred_kpa = row[:2]
+        assert abs(exact_kpa_x10(half_kpa, span, mass_g, area) - 5) <= 1
+        assert abs(exact_kpa_x10(two_hundred_kpa, span, mass_g, area) - 2000) <= 1
+        for net, kpa_x10 in zip(range(-(1 << 24), 1 << 24, 999983), row[2:36], strict=True):
+            exact = exact_kpa_x10(net, span, mass_g, area)
+            assert abs(kpa_x10 - exact) <= 1 + abs(exact) / 20000, net
 
 
-def test_same_pressures_on_run_both():
-    runs = run_both(PARITY)
-    assert runs["cpython"] == runs["micropython"]
-    assert len(json.loads(runs["cpython"])[0]) == 2 + 34 + 300
+# --- zero tracking at the edges of its band and of its limit, on both sides of the tare ---
+
+
+@pytest.mark.parametrize("sign", [1, -1], ids=["above", "below"])
+@pytest.mark.parametrize("beyond, tracked", [(0, True), (1, False)], ids=["at_band", "past_band"])
+def test_a_still_probe_outside_the_zero_band_does_not_move_the_zero(sign, beyond, tracked):
+    # The band is +-0.5 kPa: a still probe exactly at its edge is drift and is followed; one
+    # count further is a load (a touch, the probe resting on something) and is not.
+    s = calibrated()
+    band = s.counts_for(5)
+    reading = 84000 + sign * (band + beyond)
+    for _ in range(400):  # 5 s still: four full windows
+        s.update(reading)
+    assert s.offset_counts == (reading if tracked else 84000)
+
+
+@pytest.mark.parametrize("sign", [1, -1], ids=["up", "down"])
+def test_zero_tracking_stops_exactly_at_its_limit_on_both_sides(sign):
+    # Drift walked out in still steps inside the band: the zero follows it to exactly 20 kPa
+    # from the tare and no further, upwards and downwards alike.
+    s = calibrated()
+    band, limit = s.counts_for(5), s.counts_for(200)
+    for drift in [*range(band, limit, band), limit, limit + 1]:
+        for _ in range(200):
+            s.update(84000 + sign * drift)
+        expected = min(drift, limit)
+        assert s.offset_counts == 84000 + sign * expected, drift

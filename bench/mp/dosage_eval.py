@@ -5,7 +5,14 @@ import json
 import sys
 import time
 
-from core import case, dosage
+from core import case, vocab  # noqa: F401  (vocab first: the table's heap alone below)
+
+gc.collect()
+before_import = gc.mem_alloc()
+from core import dosage  # noqa: E402
+
+gc.collect()
+import_bytes = gc.mem_alloc() - before_import
 
 cases = [case.parse_case(json.loads(line)) for line in sys.stdin if line.strip()]
 ROUNDS = 200
@@ -35,6 +42,7 @@ print(
             "us_per_eval": elapsed_us / (ROUNDS * len(cases)),
             "bytes_mean": total_bytes // len(cases),
             "bytes_worst": worst_bytes,
+            "import_bytes": import_bytes,
         }
     )
 )

@@ -264,11 +264,14 @@ def decisive_z(result, high_x100=QST_HIGH_Z_X100):
     return None
 
 
-def case_qst(zx100):
-    """The `qst` field of a dosage case (core.case), or None when there is no z."""
+def case_qst(zx100, censored=False):
+    """The `qst` field of a dosage case (core.case), or None when there is no z. censored:
+    the z is a censored site's bound, which the dosage rules never count as "low"."""
     if zx100 is None:
         return None
     zx100 = max(-QST_Z_LIMIT * 100, min(QST_Z_LIMIT * 100, zx100))
+    if censored:
+        return {"z": zx100 / 100, "censored": True}
     return {"z": zx100 / 100}
 
 
@@ -277,8 +280,8 @@ def compare(sites):
     PPT kPa x 10 or None, score()) per site; role "local" (to be needled) or "remote" (the
     reference site). Left/right pairs of a site give side_to_side; local vs remote gives
     local_to_remote with widespread sensitisation; dosage_qst is the local z for core.case.
-    A censored local site passes its bound z_max to the dosage rules: the patient is at
-    least that robust, so the rules never treat them as more robust than measured."""
+    A censored local site passes its bound z_max to the dosage rules, marked censored: the
+    rules never treat it as "low" (not pressing stop is no proof of robustness)."""
     pairs = []
     roles = {}
     for name, side, role, value, result in sites:
@@ -296,7 +299,10 @@ def compare(sites):
     if local is not None:
         result = local[3]
         zx100 = result["z_x100"]
-        out["dosage_qst"] = case_qst(zx100 if zx100 is not None else result.get("z_max_x100"))
+        if zx100 is not None:
+            out["dosage_qst"] = case_qst(zx100)
+        else:
+            out["dosage_qst"] = case_qst(result.get("z_max_x100"), censored=True)
     if local is not None and remote is not None:
         found = {"local": local[0], "remote": remote[0], "ratio_pct_x10": None, "widespread": None}
         found.update(local_to_remote(local[1], remote[1], local[2], remote[2]) or {})

@@ -705,7 +705,7 @@ def session_fields(code, case):
         list(case["conditions"]),
         list(case["flags"]),
         list(case["contraindications"]),
-        case["override"],
+        len(case["overrides"]) > 0,  # one byte for now; the record owner makes it a mask
         case["region"],
         None if z is None else int(round(z * 100)),
         case["qst_category"],

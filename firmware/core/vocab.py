@@ -6,7 +6,19 @@ from micropython import const
 SEXES = ("F", "M", "U")
 CONDITIONS = ("diabetes", "cancer", "crohns", "fibromyalgia", "chronic_fatigue")
 FLAGS = ("acute_injury", "recent_illness", "high_stress", "recent_exercise", "chronic")
-REGIONS = ("head_neck", "shoulder", "thorax", "upper_limb", "lumbar", "hip", "lower_limb")
+# Where the needles go. "shoulder" is the shoulder girdle; upper_trapezius (over the lung
+# apex, the commonest site of needling pneumothorax) has its own name since ruleset r2.
+# Which regions count as lung risk is the dosage table's business (core.dosage).
+REGIONS = (
+    "head_neck",
+    "shoulder",
+    "thorax",
+    "upper_limb",
+    "lumbar",
+    "hip",
+    "lower_limb",
+    "upper_trapezius",
+)
 CONTRAINDICATIONS = (
     "needle_phobia",
     "injection_reaction",
@@ -29,10 +41,14 @@ NEEDLES_MAX = const(10)
 
 AGE_MAX_YEARS = const(120)
 QST_Z_LIMIT = const(10)  # a |z| beyond this is a typing error, not a patient
-# QST categories (DESIGN 3; DFNS sign: a positive z is a sensitised patient). The defaults
-# the dosage rules use; a clinic may tune them.
+# QST categories (DFNS sign: a positive z is a sensitised patient). The defaults the QST
+# score and the dosage rules share; a clinic may tune them. Asymmetric on purpose: "high"
+# lowers a dose, so it fires early; "low" raises a ceiling, so it needs stronger evidence.
+# -1.25 is the furthest from zero that every shipped reference row reaches with a site value
+# 10 % below the 1000 kPa safety ceiling (infraspinatus: z = -1.25 at 900 kPa); the DFNS
+# "abnormal" -1.96 is out of reach there. Table: docs/dosage-rules.md.
 QST_HIGH_Z_X100 = const(100)  # z >= 1.0: sensitised, "high"
-QST_LOW_Z_X100 = const(-100)  # z <= -1.0: robust, "low"
+QST_LOW_Z_X100 = const(-125)  # z <= -1.25: robust, "low" (uncensored trials only)
 
 
 def qst_category(z_x100, high_x100=QST_HIGH_Z_X100, low_x100=QST_LOW_Z_X100):

@@ -6,14 +6,23 @@
 # conversion (25 -> A/128, 26 -> B/32, 27 -> A/64); PD_SCK high for over 60 us powers the
 # chip down, so the bit loop keeps the clock high for one pin write only and runs with
 # interrupts off (an interrupt in mid-pulse could stretch it past 60 us).
-# Hot path: read() allocates nothing (bound methods are fetched once, in __init__).
+# Two ways to read, one decoder behind both:
+# - poll() never waits: it returns the counts of a conversion that is ready, NOT_READY when
+#   none is (yet), or None with .fault set. An asyncio sampling task polls and yields between
+#   conversions; the data-ready timeout is measured on the injected clock from the last
+#   conversion read (or the last fault, or power-up), so a chip that stays not ready past
+#   timeout_ms is a FAULT_TIMEOUT however often it is polled (and again every timeout_ms).
+# - read() blocks (sleep_us(poll_us) between polls) until a reading or a fault, waiting at
+#   most timeout_ms for each conversion, as a calibration loop or a simple script wants.
+# Hot path: poll() and read() allocate nothing (bound methods are fetched once, in __init__).
 from micropython import const
 
 GAIN_A128 = const(128)
 GAIN_B32 = const(32)
 GAIN_A64 = const(64)
 
-# Faults are reported in .fault and read() returns None: a fault code is never a reading.
+# Faults are reported in .fault and read() and poll() return None: a fault code is never a
+# reading.
 FAULT_NONE = const(0)
 FAULT_TIMEOUT = const(1)  # no data-ready within timeout_ms: unplugged, powered down, dead
 # An unpowered chip shifts out all ones (-1) every time; a healthy one reads exactly -1 now and
@@ -25,6 +34,10 @@ FAULT_UNPOWERED = const(2)  # code -1 (0xFFFFFF), _UNPOWERED_READS times running
 FAULT_RAIL_HIGH = const(3)  # 0x7FFFFF: the positive rail (overload, or a broken bridge)
 FAULT_RAIL_LOW = const(4)  # 0x800000: the negative rail (negative overload, or a broken bridge)
 FAULT_NAMES = ("none", "no_data_ready", "unpowered", "rail_high", "rail_low")
+# poll()'s answer when no reading is ready: an int (no allocation, a cheap ==) that no 24-bit
+# code can be. A caller that forgot to test for it would see a huge negative load, below any
+# onset and outside the zero band: never a threshold, never a moved zero.
+NOT_READY = const(-0x1000000)
 
 _CODE_MAX = const(0x7FFFFF)
 _CODE_MIN = const(-0x800000)
@@ -91,10 +104,6 @@ class HX711:
         fault = self.fault
         return 1 if fault == FAULT_RAIL_HIGH else -1 if fault == FAULT_RAIL_LOW else 0
 
-    def ready(self):
-        """True when a conversion waits: lets an async task poll without blocking."""
-        return not self._dout()
-
     def set_gain(self, gain):
         self._extra = _extra_pulses(gain)
         self.gain = gain
@@ -116,41 +125,55 @@ class HX711:
         # After a power-on reset the chip is at A/128 and needs settling: the settling reads
         # are discarded, and one more when another gain is set (the first read sets it).
         self._discard = _SETTLE_READS + (0 if self.gain == GAIN_A128 else 1)
+        self._wait_ms = self._clock.ticks_ms()  # the data-ready timeout runs from here
+
+    def poll(self):
+        """Never waits. Returns the counts of the conversion that is ready, NOT_READY when there
+        is none yet, or None with .fault set (FAULT_TIMEOUT once the chip has been not ready
+        for timeout_ms since the last conversion read, fault or power-up; the rail and unpowered
+        faults as read() reports them). A conversion that is read but not a reading (a settling
+        conversion, a lone -1 code) also gives NOT_READY: poll again at the next data-ready.
+        .fault is FAULT_NONE again after the next reading."""
+        clock = self._clock
+        if self._dout():
+            if clock.ticks_diff(clock.ticks_ms(), self._wait_ms) >= self.timeout_ms:
+                return self._failed(FAULT_TIMEOUT)
+            return NOT_READY
+        value = self._shift()
+        self._wait_ms = clock.ticks_ms()
+        if value == -1:
+            self._ones += 1
+            if self._ones < _UNPOWERED_READS:
+                return NOT_READY  # a lone -1: take the next conversion
+            return self._failed(FAULT_UNPOWERED)
+        self._ones = 0
+        if value == _CODE_MAX:
+            return self._failed(FAULT_RAIL_HIGH)
+        if value == _CODE_MIN:
+            return self._failed(FAULT_RAIL_LOW)
+        if self._discard > 0:
+            self._discard -= 1  # settling, or the first conversion after a gain change
+            return NOT_READY
+        self.fault = FAULT_NONE
+        return value
 
     def read(self):
         """Counts of the next conversion, or None with .fault set. Waits at most timeout_ms for
         each conversion. After power-up, a gain change or a timeout / unpowered fault (the chip
         may have reset), settling reads come first; a lone -1 code is skipped for the next
         conversion. So a read may take a few periods, never an unbounded time."""
-        while True:
-            value = self._read_one()
-            if value is None:
-                return self._failed(FAULT_TIMEOUT)
-            if value == -1:
-                self._ones += 1
-                if self._ones < _UNPOWERED_READS:
-                    continue  # at most _UNPOWERED_READS - 1 times in a row
-                return self._failed(FAULT_UNPOWERED)
-            self._ones = 0
-            if value == _CODE_MAX:
-                return self._failed(FAULT_RAIL_HIGH)
-            if value == _CODE_MIN:
-                return self._failed(FAULT_RAIL_LOW)
-            if self._discard <= 0:
-                self.fault = FAULT_NONE
-                return value
-            self._discard -= 1  # at most _SETTLE_READS + 1 times
-
-    def _read_one(self):
-        """The next conversion's code as a signed int, or None when no data-ready came."""
         clock = self._clock
-        dout = self._dout
-        start_ms = clock.ticks_ms()
-        while dout():
-            if clock.ticks_diff(clock.ticks_ms(), start_ms) >= self.timeout_ms:
-                return None
+        self._wait_ms = clock.ticks_ms()  # a blocking read waits timeout_ms from its call
+        while True:
+            value = self.poll()
+            if value != NOT_READY:
+                return value
             clock.sleep_us(self.poll_us)
+
+    def _shift(self):
+        """Shifts out the ready conversion as a signed int and sets the next one's gain."""
         sck = self._sck
+        dout = self._dout
         state = self._irq_off()
         value = 0
         for _ in range(24):

@@ -199,3 +199,49 @@ class FakeHX711:
         self._code = _FORCED[forced] if forced else code & 0xFFFFFF
         self._pulses = 0
         self.conversions_read += 1
+
+
+class ScriptedHX711:
+    """A pin-level chip without time: it shifts out the given codes (signed 24-bit), one per
+    read, each ready at once, and after the last one never signals data-ready again. For the
+    driver's decisions code by code (settling, counting -1 codes, rails) and for the pulse
+    count of each read, where FakeHX711's load profile and 80 SPS timing would only hide what
+    is tested."""
+
+    def __init__(self, codes):
+        self.codes = [code & 0xFFFFFF for code in codes]
+        self.dout = self  # value() below is the DOUT pin
+        self.pd_sck = _Sck(self)
+        self.sck = 0
+        self.rises = 0  # PD_SCK rising edges, reads or not
+        self.reads = 0  # codes shifted out
+        self.pulses_last = 0  # of the last complete read: 25, 26 or 27
+        self._i = 0
+        self._pulses = -1  # PD_SCK pulses in the current read; -1: idle
+
+    def value(self, _ignored=None):  # DOUT
+        pulses = self._pulses
+        if pulses >= 25:  # the gain pulses are done: the next code is ready at once
+            self.pulses_last = pulses
+            self._pulses = pulses = -1
+            self._i += 1
+        if pulses < 0:
+            return 0 if self._i < len(self.codes) else 1
+        if pulses <= 24:
+            return (self.codes[self._i] >> (24 - pulses)) & 1
+        return 1
+
+    def edge(self, level):
+        level = 1 if level else 0
+        if level == self.sck:
+            return
+        self.sck = level
+        if not level:
+            return
+        self.rises += 1
+        if self._pulses < 0:
+            if self._i >= len(self.codes):
+                return  # a pulse without data: the chip ignores it
+            self._pulses = 0
+            self.reads += 1
+        self._pulses += 1
