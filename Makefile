@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean powerloss
+.PHONY: demo test lint bench clean powerloss golden
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ bench: $(STAMP)
 # of every recovery. Takes several minutes.
 powerloss: $(STAMP)
 	ALGODOSE_POWERLOSS=full $(PY) -m pytest -q tests/test_powerloss.py
+
+# Rewrite the golden screen images (tests/golden/*.png) from what the firmware draws now;
+# look at them (git diff shows which changed) before committing.
+golden: $(STAMP)
+	ALGODOSE_GOLDEN=update $(PY) -m pytest -q tests/test_golden.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -156,7 +156,7 @@ def cmd_demo(args):
             if result["needles"] is not None:
                 last = {key: result[key] for key in _GIVEN}
     print("=" * 78)
-    print("%d bundled cases on %s; each screen is 16x8 characters of the 128x64 OLED."
+    print("%d bundled cases on %s; each screen is 21x8 characters of the 128x64 OLED."
           % (len(files), args.runtime))  # fmt: skip
     return 0
 

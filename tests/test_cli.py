@@ -162,11 +162,11 @@ def test_demo_measures_scores_and_recommends(runtime):
     assert '"qst": {"z": 2.01}' in proc.stdout
     for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain", "overrides"):
         assert title in proc.stdout
-    assert "|Gauge    0.16 mm|" in proc.stdout
-    assert "|Depth       deep|" in proc.stdout  # the low back case, from week 3
-    assert "|Manip  pistoning|" in proc.stdout  # its last session, week 4
-    assert "|Why:            |" in proc.stdout
-    assert "NO NEEDLING" in proc.stdout
+    assert "|0.16 mm            5 |" in proc.stdout  # the dose page: gauge and needle count
+    assert "|Depth            deep|" in proc.stdout  # the low back case, from week 3
+    assert "|Technique   pistoning|" in proc.stdout  # its last session, week 4
+    assert "|Why:                 |" in proc.stdout
+    assert "|NO DOSE              |" in proc.stdout
 
 
 # The edges of what the command reads, exactly at each limit (the same code on both runtimes).
