@@ -13,7 +13,7 @@ from simulator.runtime import run_micropython
 MP_DIR = Path(__file__).resolve().parent / "mp"
 WALL_S = 1_790_000_000
 TRIAL = (3, 1, 1, 0, 0, 3000, 3100, 500, 7000)
-START = ("P-0007", 40, "F", [], [], [], False, None, None, None, None, None, None)
+START = ("P-0007", 40, "F", [], [], [], [], None, None, None, None, None, None)
 
 
 def opened(root, **kw):

@@ -47,7 +47,7 @@ def session(st, clock, number, policy):
 
     start = put(
         record.TYPE_SESSION,
-        ("P-%04d" % (number % 10000), 47, "F", ["fibromyalgia"], ["chronic"], [], False,
+        ("P-%04d" % (number % 10000), 47, "F", ["fibromyalgia"], ["chronic"], [], [],
          "lumbar", 140, None, 3, "tolerated", [1, 6, 1, 1]),
     )  # fmt: skip
     for site in range(SITES):

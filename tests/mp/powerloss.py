@@ -78,7 +78,7 @@ def session(st, ctx, number, sites=2, trials=3, curves=False):
         record.TYPE_SESSION,
         t,
         wall(ctx),
-        ("P-%04d" % number, 40 + number % 30, "F", ["fibromyalgia"], ["chronic"], [], False,
+        ("P-%04d" % number, 40 + number % 30, "F", ["fibromyalgia"], ["chronic"], [], [],
          "lumbar", 120, None, number, "tolerated", [3, 6, 1, 1]),
     )  # fmt: skip
     flush(st, ctx)

@@ -24,7 +24,7 @@ def trial(st, t, n):
 
 
 def start(st, t, n):
-    case = ("P-%04d" % n, 50, "M", [], [], [], False, None, None, None, None, None, None)
+    case = ("P-%04d" % n, 50, "M", [], [], [], [], None, None, None, None, None, None)
     return st.append(record.TYPE_SESSION, t, None, case)
 
 
