@@ -120,8 +120,11 @@ ST_CORRUPT = const(1)  # bytes that fail the CRC were skipped inside a segment
 ST_TORN = const(2)  # the end of a segment is an incomplete record (a cut on a non-atomic fs)
 ST_STATE = const(3)  # the state file was missing or bad: rebuilt from the log
 ST_EMPTY = const(4)  # an empty segment (a cut before its first flush) was removed
-ST_IO = const(5)  # a flush failed with an I/O error; b: errno
+ST_IO = const(5)  # a write to the log failed with an I/O error; b: errno
 ST_ORDER = const(6)  # a record with a sequence number not above the previous was skipped
+ST_STRAY = const(
+    7
+)  # names in the log directory that are not the store's were skipped; b: how many
 
 _VERSION = const(1)  # every type is at version 1
 _CLOCK_VALID = const(0x80)
