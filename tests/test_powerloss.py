@@ -20,7 +20,7 @@ WORKLOADS = ("sessions", "ack", "rotation", "full", "board", "wrap")
 MODE = os.environ.get("ALGODOSE_POWERLOSS", "bounded")
 TIMEOUT_S = 600 if MODE == "bounded" else 6 * 3600
 MIN_CUTS = 1000
-MIN_FAULTS = 1500
+MIN_FAULTS = 900
 POWER = re.compile(
     r"^workload=(\w+) ops=(\d+) records=(\d+) cuts=(\d+) second=(\d+) failures=(\d+) ms=(\d+)$",
     re.M,

@@ -137,7 +137,7 @@ def test_a_batch_too_big_for_a_slot_goes_straight_to_a_segment(tmp_path):
 
 
 def test_records_from_a_seq_and_count(tmp_path):
-    st = opened(tmp_path / "log", buf_bytes=256, segment_bytes=256)
+    st = opened(tmp_path / "log", buf_bytes=256, segment_bytes=256, journal_slots=0)
     written = [trial(st, n) for n in range(40)]  # several auto-flushes, several segments
     st.flush()
     assert len(segment_files(tmp_path / "log")) > 3

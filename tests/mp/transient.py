@@ -27,7 +27,7 @@ from drivers import flashfs
 
 MNT = "/tr"
 ROOT = MNT + "/log"
-BOUNDED_RUNS = 150  # fault points per workload and mode in `make test`
+BOUNDED_RUNS = 80  # fault points per workload and mode in `make test`
 
 
 class RecoveringCtx(Ctx):

@@ -183,7 +183,7 @@ WORKLOADS = {
         body_ack,
     ),
     "full": Workload(
-        "full", 512, 24, {"buf_bytes": 512, "segment_bytes": 512, "session_bytes": 1024,
+        "full", 512, 32, {"buf_bytes": 512, "segment_bytes": 512, "session_bytes": 1024,
                           "reserve_bytes": 2048, "journal_slots": 8},
         body_full,
     ),
