@@ -39,6 +39,7 @@ _INLINE_BYTES = const(128)  # LittleFS keeps a file this small inside the metada
 _REPORTED_MAX = const(16)
 _S_IFDIR = const(0x4000)
 _ENOENT = const(2)
+_EEXIST = const(17)
 _ENOSPC = const(28)
 # Entries of the segment and journal lists: [id, bytes, records, last seq, first seq].
 # id: a segment's name (the seq it was started at), a journal slot's number. The counts
@@ -294,7 +295,9 @@ class Store:
             if not dirs >> d & 1:
                 try:
                     os.mkdir("%s/J%d" % (self._root, d))
-                except OSError:
+                except OSError as err:
+                    if atomic.errno_of(err) != _EEXIST:
+                        raise  # an I/O error fails the mount, to be retried
                     return d * _SLOTS_PER_DIR
         return wanted
 
