@@ -26,8 +26,8 @@ POWER = re.compile(
     re.M,
 )
 TRANSIENT = re.compile(
-    r"^workload=(\w+) mode=(\w+) calls=(\d+) runs=(\d+) faults=(\d+) recoveries=(\d+) "
-    r"failures=(\d+) ms=(\d+)$",
+    r"^workload=(\w+) mode=(\w+) calls=(\d+) stride=(\d+) runs=(\d+) faults=(\d+) "
+    r"recoveries=(\d+) failures=(\d+) ms=(\d+)$",
     re.M,
 )
 
@@ -43,6 +43,10 @@ def run_all(script, arg_lists):
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         return list(pool.map(one, arg_lists))
+
+
+def sampled(stride):
+    return "every call" if stride == "1" else "one call in " + stride
 
 
 def fail_lines(proc):
@@ -83,11 +87,12 @@ def test_transient_error_sweeps(capsys):
     for args, proc in run_all("transient.py", arg_lists):
         found = TRANSIENT.search(proc.stdout)
         assert proc.returncode == 0 and found, " ".join(args) + ": " + proc.stderr[-2000:]
-        name, mode, calls, runs, faults, recoveries, failures, ms = found.groups()
+        name, mode, calls, stride, runs, faults, recoveries, failures, ms = found.groups()
         report.append(
-            "transient %s %s %s: %s device calls, %s runs, %s with a recovery (%s in all), "
-            "%s failures, %.1f s" % (MODE, name, mode, calls, runs, faults, recoveries,
-                                     failures, int(ms) / 1000)
+            "transient %s %s %s: %s device calls, a fault at %s: %s runs, %s with a "
+            "recovery (%s in all), %s failures, %.1f s"
+            % (MODE, name, mode, calls, sampled(stride), runs, faults, recoveries, failures,
+               int(ms) / 1000)
         )  # fmt: skip
         report.extend(fail_lines(proc))
         total_runs += int(runs)
