@@ -32,14 +32,20 @@ TRANSIENT = re.compile(
 )
 
 
-def run_all(script, arg_lists):
+def run_all(script, arg_lists, summary):
+    """Runs tests/mp/<script> once per argument list, in parallel; returns, per run, the
+    fields of its summary line and its FAIL lines."""
     for source in (FIRMWARE_DIR, FAKES_DIR):
         precompiled_dir(source)  # once, before the parallel runs use it
 
     def one(args):
-        return args, run_micropython(
+        proc = run_micropython(
             script=MP_DIR / script, args=args, heapsize="16M", timeout_s=TIMEOUT_S
         )
+        found = summary.search(proc.stdout)
+        assert proc.returncode == 0 and found, " ".join(args) + ": " + proc.stderr[-2000:]
+        fails = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+        return found.groups(), fails
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         return list(pool.map(one, arg_lists))
@@ -49,60 +55,54 @@ def sampled(stride):
     return "every call" if stride == "1" else "one call in " + stride
 
 
-def fail_lines(proc):
-    return [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+def finish(report, failures, capsys):
+    with capsys.disabled():
+        print("\n" + "\n".join(report))
+    assert failures == 0, "\n".join(report)
 
 
 def test_power_loss_sweeps(capsys):
-    total_cuts = total_second = total_failures = 0
+    cuts_total = second_total = failures_total = 0
     report = []
-    for args, proc in run_all("powerloss.py", [[name, MODE] for name in WORKLOADS]):
-        found = POWER.search(proc.stdout)
-        assert proc.returncode == 0 and found, args[0] + ": " + proc.stderr[-2000:]
-        name, ops, records, cuts, second, failures, ms = found.groups()
+    for fields, fails in run_all("powerloss.py", [[name, MODE] for name in WORKLOADS], POWER):
+        name, ops, records, cuts, second, failures, ms = fields
         report.append(
             "power-loss %s %s: %s ops, %s records, %s cut points, %s second cuts, "
             "%s failures, %.1f s" % (MODE, name, ops, records, cuts, second, failures,
                                      int(ms) / 1000)
         )  # fmt: skip
-        report.extend(fail_lines(proc))
-        total_cuts += int(cuts)
-        total_second += int(second)
-        total_failures += int(failures)
+        report.extend(fails)
         assert int(cuts) > 0
+        cuts_total += int(cuts)
+        second_total += int(second)
+        failures_total += int(failures)
     report.append(
         "power-loss %s total: %d cut points + %d second cuts, %d failures"
-        % (MODE, total_cuts, total_second, total_failures)
+        % (MODE, cuts_total, second_total, failures_total)
     )
-    with capsys.disabled():
-        print("\n" + "\n".join(report))
-    assert total_failures == 0, "\n".join(report)
-    assert total_cuts >= MIN_CUTS
+    finish(report, failures_total, capsys)
+    assert cuts_total >= MIN_CUTS
 
 
 def test_transient_error_sweeps(capsys):
     arg_lists = [[name, mode, MODE] for name in WORKLOADS for mode in ("raise", "return")]
-    total_runs = total_faults = total_failures = 0
+    runs_total = faults_total = failures_total = 0
     report = []
-    for args, proc in run_all("transient.py", arg_lists):
-        found = TRANSIENT.search(proc.stdout)
-        assert proc.returncode == 0 and found, " ".join(args) + ": " + proc.stderr[-2000:]
-        name, mode, calls, stride, runs, faults, recoveries, failures, ms = found.groups()
+    for fields, fails in run_all("transient.py", arg_lists, TRANSIENT):
+        name, mode, calls, stride, runs, faults, recoveries, failures, ms = fields
         report.append(
             "transient %s %s %s: %s device calls, a fault at %s: %s runs, %s with a "
             "recovery (%s in all), %s failures, %.1f s"
             % (MODE, name, mode, calls, sampled(stride), runs, faults, recoveries, failures,
                int(ms) / 1000)
         )  # fmt: skip
-        report.extend(fail_lines(proc))
-        total_runs += int(runs)
-        total_faults += int(faults)
-        total_failures += int(failures)
+        report.extend(fails)
+        runs_total += int(runs)
+        faults_total += int(faults)
+        failures_total += int(failures)
     report.append(
         "transient %s total: %d runs, %d recovered from a device error, %d failures"
-        % (MODE, total_runs, total_faults, total_failures)
+        % (MODE, runs_total, faults_total, failures_total)
     )
-    with capsys.disabled():
-        print("\n" + "\n".join(report))
-    assert total_failures == 0, "\n".join(report)
-    assert total_faults >= MIN_FAULTS
+    finish(report, failures_total, capsys)
+    assert faults_total >= MIN_FAULTS

@@ -16,7 +16,7 @@ import time
 
 import vfs
 from fake_flash import FakeFlash
-from workloads import WORKLOADS, Ctx, TStore, read_log, split
+from workloads import WORKLOADS, Ctx, TStore, check_after_reboot, read_log, split
 
 from core import record, store
 from drivers import flashfs
@@ -79,46 +79,14 @@ def reference(w, image, base):
 def verify(w, image, first, later, ref, ref_seqs):
     # first: the cut workload run; later: recovery runs cut in their turn (maybe none).
     # Mount without a cut and check what survived. Returns None or a failure text.
-    flash = FakeFlash(w.block_size, w.blocks, image)
-    try:
-        flashfs.mount(flashfs.Fence(flash), MNT)
-    except OSError as err:
-        return "mount failed: %r" % (err,)
-    st = store.Store(ROOT, **w.kw)
-    try:
-        return check_log(st, first, later, ref, ref_seqs)
-    finally:
-        st.close()
+    def check(st, log):
+        return check_run(st, log, first, later, ref, ref_seqs)
+
+    return check_after_reboot(w, image, MNT, (record.ST_EMPTY,), check)
 
 
-def check_log(st, first, later, ref, ref_seqs):
-    try:
-        st.open(99_000_000, None)
-    except store.StoreError as err:
-        return "open failed: %r" % (err,)
-    log = read_log(st)
-    if st.count() != len(log) or st.stats()["records"] != len(log):
-        return "count() %d, stats %d, records() %d" % (
-            st.count(),
-            st.stats()["records"],
-            len(log),
-        )
-    for seq, raw in log:
-        try:
-            record.decode(raw)
-        except record.RecordError as err:
-            return "record %d does not decode: %s" % (seq, err)
-    bad = [
-        e for seq, raw in log
-        for e in [record.decode(raw)]
-        if e["type"] == "event" and e["code"] == record.EV_STORE and e["detail"] != record.ST_EMPTY
-    ]  # fmt: skip
-    if bad:
-        return "store reported problems: %r" % ([(e["detail"], e["a"], e["b"]) for e in bad],)
+def check_run(st, log, first, later, ref, ref_seqs):
     seqs = [seq for seq, _ in log]
-    for i in range(1, len(seqs)):
-        if seqs[i] <= seqs[i - 1]:
-            return "seqs do not rise at %d" % seqs[i]
     pre = [(seq, raw) for seq, raw in log if seq <= first.max_seq]
     if pre:
         try:

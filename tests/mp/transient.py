@@ -21,7 +21,7 @@ import time
 
 import vfs
 from fake_flash import FakeFlash
-from workloads import WORKLOADS, Ctx, TStore, read_log
+from workloads import WORKLOADS, Ctx, TStore, check_after_reboot
 
 from core import record, store
 from drivers import flashfs
@@ -94,43 +94,18 @@ class Run:
 
 
 def verify(w, run):
-    flash = FakeFlash(w.block_size, w.blocks, run.flash.image())
-    try:
-        flashfs.mount(flashfs.Fence(flash), MNT)
-    except OSError as err:
-        return "mount failed: %r" % (err,)
-    st = store.Store(ROOT, **w.kw)
-    try:
-        return check_log(st, run)
-    finally:
-        st.close()
-        vfs.umount(MNT)
+    def check(st, log):
+        return check_run(st, log, run)
+
+    return check_after_reboot(w, run.flash.image(), MNT, (record.ST_IO, record.ST_EMPTY), check)
 
 
-def check_log(st, run):
-    try:
-        st.open(99_000_000, None)
-    except store.StoreError as err:
-        return "open failed: %r" % (err,)
-    log = read_log(st)
+def check_run(st, log, run):
     for seq, raw in log:
-        try:
-            rec = record.decode(raw)
-        except record.RecordError as err:
-            return "record %d does not decode: %s" % (seq, err)
-        if rec["type"] == "event" and rec["code"] == record.EV_STORE:
-            if rec["detail"] not in (record.ST_IO, record.ST_EMPTY):
-                return "store reported a problem: %d at %d" % (rec["detail"], rec["a"])
         if seq <= run.max_seq and run.appended.get(seq) != raw:
             return "record %d is not one the run appended, byte for byte" % seq
-    seqs = [seq for seq, _ in log]
-    for i in range(1, len(seqs)):
-        if seqs[i] <= seqs[i - 1]:
-            return "seqs do not rise at %d" % seqs[i]
-    if st.count() != len(log) or st.stats()["records"] != len(log):
-        return "count() %d, records() %d" % (st.count(), len(log))
     present = {}
-    for seq in seqs:
+    for seq, _ in log:
         present[seq] = True
     gone = st.acked_seq
     for batch in run.flushed:

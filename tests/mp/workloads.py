@@ -1,7 +1,11 @@
 # Store workloads shared by the power-loss sweep (powerloss.py) and the transient-error sweep
 # (transient.py): a few clinic days at small scale on a simulated flash. Every store call
 # goes through ctx.do(), so a sweep can wrap each one (the transient sweep recovers there).
+import vfs
+from fake_flash import FakeFlash
+
 from core import dosage, record, store
+from drivers import flashfs
 
 WALL_S = 1_790_000_000
 BLE_PAYLOAD = 244  # MTU 247 - 3: what a sync reads per notification
@@ -207,3 +211,44 @@ def read_log(st):
     for seq, view in st.records():
         log.append((seq, bytes(view)))
     return log
+
+
+def check_after_reboot(w, image, mnt, allowed, check):
+    """Mounts a copy of image as a reboot would, opens a new Store there and checks what
+    every sweep checks: it opens, count() agrees with the records, every record decodes,
+    seqs rise, no store problem is reported but those in allowed. Then check(st, log) adds
+    the sweep's own checks. Returns a failure text or None."""
+    flash = FakeFlash(w.block_size, w.blocks, image)
+    try:
+        flashfs.mount(flashfs.Fence(flash), mnt)
+    except OSError as err:
+        return "mount failed: %r" % (err,)
+    st = store.Store(mnt + "/log", **w.kw)
+    try:
+        try:
+            st.open(99_000_000, None)
+        except store.StoreError as err:
+            return "open failed: %r" % (err,)
+        log = read_log(st)
+        if st.count() != len(log) or st.stats()["records"] != len(log):
+            return "count() %d, stats %d, records() %d" % (
+                st.count(),
+                st.stats()["records"],
+                len(log),
+            )
+        previous = 0
+        for seq, raw in log:
+            try:
+                rec = record.decode(raw)
+            except record.RecordError as err:
+                return "record %d does not decode: %s" % (seq, err)
+            if rec["type"] == "event" and rec["code"] == record.EV_STORE:
+                if rec["detail"] not in allowed:
+                    return "store reported a problem: %d at %d" % (rec["detail"], rec["a"])
+            if seq <= previous:
+                return "seqs do not rise at %d" % seq
+            previous = seq
+        return check(st, log)
+    finally:
+        st.close()
+        vfs.umount(mnt)
