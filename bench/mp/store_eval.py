@@ -5,9 +5,10 @@ import json
 import time
 
 import vfs
-from fake_flash import FakeFlash, mount
+from fake_flash import FakeFlash
 
 from core import dosage, record, store
+from drivers import flashfs
 
 MNT = "/bench"
 ROOT = MNT + "/log"
@@ -16,15 +17,22 @@ BLOCKS = 256  # 1 MB
 SITES = 6
 TRIALS = 3
 WALL_S = 1_790_000_000
+BLE_PAYLOAD = 244  # MTU 247 - 3
 
 
-def fresh():
+def fresh(**kw):
+    gc.collect()  # the last run's 1 MB image
     flash = FakeFlash(BLOCK, BLOCKS)
     vfs.VfsLfs2.mkfs(flash)
-    mount(flash, MNT)
-    st = store.Store(ROOT)
+    flashfs.mount(flashfs.Fence(flash), MNT)
+    st = store.Store(ROOT, **kw)
     st.open(0, None)
     return flash, st
+
+
+def done(st):
+    st.close()
+    vfs.umount(MNT)
 
 
 class Clock:
@@ -47,9 +55,11 @@ def session(st, clock, number, policy):
 
     start = put(
         record.TYPE_SESSION,
-        ("P-%04d" % (number % 10000), 47, "F", ["fibromyalgia"], ["chronic"], [], False,
+        ("P-%04d" % (number % 10000), 47, "F", ["fibromyalgia"], ["chronic"], [], [],
          "lumbar", 140, None, 3, "tolerated", [1, 6, 1, 1]),
     )  # fmt: skip
+    if policy == "trial":
+        st.flush()
     for site in range(SITES):
         for n in range(1, TRIALS + 1):
             put(record.TYPE_TRIAL, (site, 1 + site % 2, n, 0, 0, 2950 + n, 3010, 497, 6100))
@@ -65,38 +75,96 @@ def session(st, clock, number, policy):
     st.flush()
 
 
-def erases_per_trial(policy, sessions=20):
-    flash, st = fresh()
+def erases_per_trial(policy, sessions=20, **kw):
+    flash, st = fresh(**kw)
     clock = Clock()
     before = flash.erases
     for number in range(sessions):
         session(st, clock, number, policy)
-    vfs.umount(MNT)
+    done(st)
     return (flash.erases - before) / (sessions * SITES * TRIALS)
 
 
 def fill_partition():
+    # Sessions flushed at every trial end until one is refused; then the host syncs every
+    # session and as many sessions again run on a full partition (reclaim at work).
     flash, st = fresh()
     clock = Clock()
     sessions = 0
+    before = flash.erases
     started = time.ticks_ms()
     while True:
         try:
-            session(st, clock, sessions, "session")  # the policy does not change the space
+            session(st, clock, sessions, "trial")
         except store.StoreFull:
             break
         sessions += 1
     fill_ms = time.ticks_diff(time.ticks_ms(), started)
+    fill_erases = flash.erases - before
     stats = st.stats()
-    vfs.umount(MNT)
-    # Boot with a full log: the mount scan reads every segment.
-    mount(flash, MNT)
+    steady = 0
+    before = flash.erases
+    while steady < sessions // 2:
+        st.ack(st.stored_seq)
+        session(st, clock, sessions + steady, "trial")
+        steady += 1
+    steady_erases = flash.erases - before
+    steady_ms = time.ticks_diff(time.ticks_ms(), started) - fill_ms
+    done(st)
+    # Boot with a full log: the mount scan reads every segment and slot.
+    flashfs.mount(flashfs.Fence(flash), MNT)
     started = time.ticks_ms()
     st = store.Store(ROOT)
     st.open(0, None)
     mount_ms = time.ticks_diff(time.ticks_ms(), started)
-    vfs.umount(MNT)
-    return sessions * SITES * TRIALS, stats, mount_ms, fill_ms
+    reads = read_throughput(st)
+    done(st)
+    trials = sessions * SITES * TRIALS
+    return {
+        "trials_fit": trials,
+        "records_fit": stats["records"],
+        "log_bytes": stats["bytes"],
+        "erases_fill": fill_erases / trials,
+        "erases_steady": steady_erases / (steady * SITES * TRIALS),
+        "mount_full_ms": mount_ms,
+        "fill_ms": fill_ms,
+        "steady_ms": steady_ms,
+        "read": reads,
+    }
+
+
+def read_all(st, readers):
+    # readers interleaved, each with a 244-byte buffer, until each has read everything.
+    bufs = [bytearray(BLE_PAYLOAD) for _ in range(readers)]
+    nxt = [1] * readers
+    chunks = 0
+    nbytes = 0
+    while True:
+        busy = False
+        for r in range(readers):
+            if nxt[r]:
+                used, nxt[r] = st.read_into(bufs[r], nxt[r])
+                chunks += 1
+                nbytes += used
+                busy = True
+        if not busy:
+            return chunks, nbytes
+
+
+def read_throughput(st):
+    out = {}
+    for readers in (1, 2):
+        gc.collect()
+        started = time.ticks_us()
+        chunks, nbytes = read_all(st, readers)
+        us = time.ticks_diff(time.ticks_us(), started)
+        out[readers] = {
+            "kb_s": nbytes * 1000 // (us or 1),
+            "us_per_chunk": us // chunks,
+            "fill": nbytes / chunks / BLE_PAYLOAD,
+            "chunks": chunks,
+        }
+    return out
 
 
 def heap_per_append(wall_s):
@@ -115,31 +183,24 @@ def heap_per_append(wall_s):
         gc.enable()
         worst = max(worst, used)
         total += used
-    vfs.umount(MNT)
+    done(st)
     return worst, total // rounds
 
 
-trials_fit, stats, mount_ms, fill_ms = fill_partition()
+fill = fill_partition()
 worst, mean = heap_per_append(WALL_S)
 worst_nowall, _ = heap_per_append(None)
-print(
-    json.dumps(
-        {
-            "trial_bytes": record.size(record.TYPE_TRIAL, WALL_S, (0, 0, 0, 0, 0, 0, 0, 0, 0)),
-            "trial_bytes_no_clock": record.size(
-                record.TYPE_TRIAL, None, (0, 0, 0, 0, 0, 0, 0, 0, 0)
-            ),
-            "erases_session": erases_per_trial("session"),
-            "erases_trial": erases_per_trial("trial"),
-            "erases_record": erases_per_trial("record"),
-            "trials_fit": trials_fit,
-            "records_fit": stats["records"],
-            "log_bytes": stats["bytes"],
-            "mount_full_ms": mount_ms,
-            "fill_ms": fill_ms,
-            "heap_append_worst": worst,
-            "heap_append_mean": mean,
-            "heap_append_no_clock": worst_nowall,
-        }
-    )
+fill.update(
+    {
+        "trial_bytes": record.size(record.TYPE_TRIAL, WALL_S, (0, 0, 0, 0, 0, 0, 0, 0, 0)),
+        "trial_bytes_no_clock": record.size(record.TYPE_TRIAL, None, (0, 0, 0, 0, 0, 0, 0, 0, 0)),
+        "erases_trial": erases_per_trial("trial"),
+        "erases_trial_segments": erases_per_trial("trial", journal_slots=0),
+        "erases_session": erases_per_trial("session"),
+        "erases_record": erases_per_trial("record"),
+        "heap_append_worst": worst,
+        "heap_append_mean": mean,
+        "heap_append_no_clock": worst_nowall,
+    }
 )
+print(json.dumps(fill))

@@ -51,7 +51,7 @@ FIELDS = (
         "conditions",
         "flags",
         "contraindications",
-        "override",
+        "overrides",
         "region",
         "qst_z_x100",
         "qst_category",
@@ -120,29 +120,81 @@ ST_CORRUPT = const(1)  # bytes that fail the CRC were skipped inside a segment
 ST_TORN = const(2)  # the end of a segment is an incomplete record (a cut on a non-atomic fs)
 ST_STATE = const(3)  # the state file was missing or bad: rebuilt from the log
 ST_EMPTY = const(4)  # an empty segment (a cut before its first flush) was removed
-ST_IO = const(5)  # a flush failed with an I/O error; b: errno
+ST_IO = const(5)  # a write to the log failed with an I/O error; b: errno
 ST_ORDER = const(6)  # a record with a sequence number not above the previous was skipped
+ST_STRAY = const(
+    7
+)  # names in the log directory that are not the store's were skipped; b: how many
 
-HEADER_BYTES = const(13)
-WALL_BYTES = const(4)
-CRC_BYTES = const(4)
-MAX_BYTES = const(255)
-EVENT_MAX_BYTES = const(31)  # an event record with a valid clock
 _VERSION = const(1)  # every type is at version 1
 _CLOCK_VALID = const(0x80)
 _NONE8 = const(0xFF)
 _NONE16 = const(0xFFFF)
 _NONE_I16 = const(-32768)
 _U32 = const(0xFFFFFFFF)
+RULESET_MAX_CHARS = const(32)
+_RULE_BYTES_MAX = const(31)  # a rule mask of up to 248 rules
 
-# Fixed payload sizes (0 = variable), and the least a variable one can be.
-_PAYLOAD = (0, 0, 11, 13, 0, 5, 0, 10)
-_PAYLOAD_MIN = (0, 20, 11, 13, 10, 5, 10, 10)
-_HEADER = "<BBBIHI"
+# Layouts. Every size and offset below is derived from these formats, so a field added to
+# one cannot leave a byte unwritten (encode packs each format whole).
+_HEADER = "<BBBIHI"  # type, version | flags, length, seq, boot, uptime ms
+_WALL = "<I"  # wall-clock s, only with the clock-valid bit
+_CRC = "<I"
 _TRIAL = "<BBBHHHH"
 _SITE = "<BBBBBHHhB"
 _EVENT = "<BBII"
 _RESPONSE = "<BI"
+_CURVE = "<IBHB"  # then count x _SAMPLE
+_SAMPLE = "<H"
+# Session: u8 code length and the code, then _SESSION (its last 4 bytes: the last dose).
+_SESSION = "<BBBBBBBhBHBBBBB"
+# Recommendation: _RECOMMENDATION, u8 n and n bytes of rule mask, u8 length and the ruleset.
+_RECOMMENDATION = "<BBBBBBB"
+
+HEADER_BYTES = struct.calcsize(_HEADER)
+_SEQ_AT = struct.calcsize("<BBB")  # the header's seq: after type, version | flags, length
+_BOOT_AT = struct.calcsize("<BBBI")
+WALL_BYTES = struct.calcsize(_WALL)
+CRC_BYTES = struct.calcsize(_CRC)
+_SESSION_BYTES = struct.calcsize(_SESSION)
+_CURVE_BYTES = struct.calcsize(_CURVE)
+_SAMPLE_BYTES = struct.calcsize(_SAMPLE)
+_RECOMMENDATION_BYTES = struct.calcsize(_RECOMMENDATION)
+# Per type: the payload size when fixed (0 = variable), and the least and most it can be.
+_PAYLOAD = (
+    0,
+    0,
+    struct.calcsize(_TRIAL),
+    struct.calcsize(_SITE),
+    0,
+    struct.calcsize(_RESPONSE),
+    0,
+    struct.calcsize(_EVENT),
+)
+_PAYLOAD_MIN = (
+    0,
+    1 + 1 + _SESSION_BYTES,
+    _PAYLOAD[TYPE_TRIAL],
+    _PAYLOAD[TYPE_SITE],
+    _RECOMMENDATION_BYTES + 1 + 1 + 1,
+    _PAYLOAD[TYPE_RESPONSE],
+    _CURVE_BYTES + _SAMPLE_BYTES,
+    _PAYLOAD[TYPE_EVENT],
+)
+_PAYLOAD_MAX = (
+    0,
+    1 + CODE_MAX_CHARS + _SESSION_BYTES,
+    _PAYLOAD[TYPE_TRIAL],
+    _PAYLOAD[TYPE_SITE],
+    _RECOMMENDATION_BYTES + 1 + _RULE_BYTES_MAX + 1 + RULESET_MAX_CHARS,
+    _PAYLOAD[TYPE_RESPONSE],
+    _CURVE_BYTES + _SAMPLE_BYTES * CURVE_MAX_SAMPLES,
+    _PAYLOAD[TYPE_EVENT],
+)
+# The longest record encode() writes (a full curve with a valid clock): every buffer that
+# holds MAX_BYTES holds any record.
+MAX_BYTES = HEADER_BYTES + WALL_BYTES + max(_PAYLOAD_MAX) + CRC_BYTES
+EVENT_MAX_BYTES = HEADER_BYTES + WALL_BYTES + _PAYLOAD[TYPE_EVENT] + CRC_BYTES
 
 
 class RecordError(ValueError):
@@ -217,10 +269,10 @@ def _payload_size(rtype, fields):
     if fixed:
         return fixed
     if rtype == TYPE_SESSION:
-        return 19 + len(fields[0])
+        return 1 + len(fields[0]) + _SESSION_BYTES
     if rtype == TYPE_RECOMMENDATION:
-        return 9 + _rule_bytes() + len(fields[8])
-    return 8 + 2 * len(fields[3])  # curve
+        return _RECOMMENDATION_BYTES + 1 + _rule_bytes() + 1 + len(fields[8])
+    return _CURVE_BYTES + _SAMPLE_BYTES * len(fields[3])  # curve
 
 
 def size(rtype, wall_s, fields):
@@ -284,11 +336,11 @@ def encode(buf, off, rtype, seq, boot, uptime_ms, wall_s, fields):
         _pack_recommendation(buf, p, fields)
     struct.pack_into(_HEADER, buf, off, rtype, flags, n, seq, boot, uptime_ms)
     if wall_s is not None:
-        struct.pack_into("<I", buf, off + HEADER_BYTES, wall_s)
+        struct.pack_into(_WALL, buf, off + HEADER_BYTES, wall_s)
     end = off + n - CRC_BYTES
     # A memoryview slice is the one allocation here; pass a memoryview to avoid a second.
     view = buf if type(buf) is memoryview else memoryview(buf)
-    struct.pack_into("<I", buf, end, binascii.crc32(view[off:end]))
+    struct.pack_into(_CRC, buf, end, binascii.crc32(view[off:end]))
     return n
 
 
@@ -343,7 +395,7 @@ def _pack_curve(buf, p, fields):
     for sample in samples:
         _int("samples_kpa_x10", sample, 0, 0xFFFF)
     struct.pack_into(
-        "<IBHB",
+        _CURVE,
         buf,
         p,
         _int("trial_seq", trial_seq, 0, _U32),
@@ -351,18 +403,16 @@ def _pack_curve(buf, p, fields):
         _int("interval_ms", interval_ms, 1, 0xFFFF),
         len(samples),
     )
-    p += 8
+    p += _CURVE_BYTES
     for sample in samples:
-        struct.pack_into("<H", buf, p, sample)
-        p += 2
+        struct.pack_into(_SAMPLE, buf, p, sample)
+        p += _SAMPLE_BYTES
 
 
 def _pack_session(buf, p, fields):
-    (code, age, sex, conditions, flags, contra, override, region, z, category, sessions,
+    (code, age, sex, conditions, flags, contra, overrides, region, z, category, sessions,
      response, last_dose) = fields  # fmt: skip
     code = _code(code)
-    if type(override) is not bool:
-        _bad("override", override)
     if last_dose is None:
         dose = (_NONE8, _NONE8, _NONE8, _NONE8)
     else:
@@ -371,33 +421,37 @@ def _pack_session(buf, p, fields):
         for rung in last_dose:
             _int("last_dose", rung, 0, 254)
         dose = last_dose
+    contra_bits = _mask("contraindications", contra, CONTRAINDICATIONS)
+    override_bits = _mask("overrides", overrides, CONTRAINDICATIONS)
+    if override_bits & ~contra_bits:
+        _bad("overrides", overrides)  # only a contraindication the patient has is overridden
     values = (
         _int("age", age, 0, 254),
         _index("sex", sex, SEXES, -1),
         _mask("conditions", conditions, CONDITIONS),
         _mask("flags", flags, FLAGS),
-        _mask("contraindications", contra, CONTRAINDICATIONS),
-        1 if override else 0,
+        contra_bits,
+        override_bits,
         _index("region", region, REGIONS, 0),
         _NONE_I16 if z is None else _int("qst_z_x100", z, -32767, 32767),
         _index("qst_category", category, QST_CATEGORIES, 0),
         _NONE16 if sessions is None else _int("sessions", sessions, 0, 0xFFFE),
         _index("last_response", response, RESPONSES, 0),
+        dose[0],
+        dose[1],
+        dose[2],
+        dose[3],
     )
     buf[p] = len(code)
     p += 1
     for i in range(len(code)):
         buf[p + i] = ord(code[i])
-    p += len(code)
-    struct.pack_into("<BBBBBBBhBHB", buf, p, *values)
-    p += 14
-    for i in range(4):
-        buf[p + i] = dose[i]
+    struct.pack_into(_SESSION, buf, p + len(code), *values)
 
 
 def _pack_recommendation(buf, p, fields):
     status, gauge, needles, depth, manipulation, adjuncts, per_week, rules, ruleset = fields
-    _ascii("ruleset", ruleset, 1, 32)
+    _ascii("ruleset", ruleset, 1, RULESET_MAX_CHARS)
     if per_week is None:
         week = 0
     else:
@@ -414,7 +468,7 @@ def _pack_recommendation(buf, p, fields):
         )
     bits = _mask("rules", rules, ids)
     struct.pack_into(
-        "<BBBBBBB",
+        _RECOMMENDATION,
         buf,
         p,
         _index("status", status, STATUSES, -1),
@@ -425,7 +479,7 @@ def _pack_recommendation(buf, p, fields):
         _mask("adjuncts", adjuncts, ADJUNCTS),
         week,
     )
-    p += 7
+    p += _RECOMMENDATION_BYTES
     nbytes = _rule_bytes()
     buf[p] = nbytes
     p += 1
@@ -472,23 +526,22 @@ def check(buf, off, end):
     if not TYPE_SESSION <= rtype <= TYPE_EVENT or flags & 0x7F != _VERSION:
         return 0
     low = HEADER_BYTES + CRC_BYTES + (WALL_BYTES if flags & _CLOCK_VALID else 0)
-    fixed = _PAYLOAD[rtype]
-    if (fixed and n != low + fixed) or n < low + _PAYLOAD_MIN[rtype]:
+    if not low + _PAYLOAD_MIN[rtype] <= n <= low + _PAYLOAD_MAX[rtype]:
         return 0
     if end - off < n:
         return -1
     crc = binascii.crc32(memoryview(buf)[off : off + n - CRC_BYTES])
-    if crc != struct.unpack_from("<I", buf, off + n - CRC_BYTES)[0]:
+    if crc != struct.unpack_from(_CRC, buf, off + n - CRC_BYTES)[0]:
         return 0
     return n
 
 
 def seq_of(buf, off):
-    return struct.unpack_from("<I", buf, off + 3)[0]
+    return struct.unpack_from("<I", buf, off + _SEQ_AT)[0]
 
 
 def boot_of(buf, off):
-    return buf[off + 7] | buf[off + 8] << 8
+    return buf[off + _BOOT_AT] | buf[off + _BOOT_AT + 1] << 8
 
 
 def decode(buf, off=0, end=-1):
@@ -508,7 +561,7 @@ def decode(buf, off=0, end=-1):
     p = off + HEADER_BYTES
     wall_s = None
     if flags & _CLOCK_VALID:
-        wall_s = struct.unpack_from("<I", buf, p)[0]
+        wall_s = struct.unpack_from(_WALL, buf, p)[0]
         p += WALL_BYTES
     out = {
         "type": TYPE_NAMES[rtype],
@@ -590,17 +643,18 @@ def _unpack_site(buf, p, out):
 
 
 def _unpack_curve(buf, p, stop, out):
-    trial_seq, part, interval_ms, count = struct.unpack_from("<IBHB", buf, p)
-    if stop - p != 8 + 2 * count or not 1 <= count <= CURVE_MAX_SAMPLES:
+    trial_seq, part, interval_ms, count = struct.unpack_from(_CURVE, buf, p)
+    if stop - p != _CURVE_BYTES + _SAMPLE_BYTES * count or not 1 <= count <= CURVE_MAX_SAMPLES:
         raise RecordError("curve: sample count does not match the length")
     if interval_ms == 0:
         raise RecordError("curve: interval 0")
-    p += 8
+    p += _CURVE_BYTES
+    samples = [struct.unpack_from(_SAMPLE, buf, p + _SAMPLE_BYTES * i)[0] for i in range(count)]
     out.update(
         trial_seq=trial_seq,
         part=part,
         interval_ms=interval_ms,
-        samples_kpa_x10=[struct.unpack_from("<H", buf, p + 2 * i)[0] for i in range(count)],
+        samples_kpa_x10=samples,
     )
 
 
@@ -619,14 +673,14 @@ def _text(what, buf, p, stop, low, high):
 
 def _unpack_session(buf, p, stop, out):
     code, p = _text("code", buf, p, stop, 1, CODE_MAX_CHARS)
-    if p + 18 != stop:
+    if p + _SESSION_BYTES != stop:
         raise RecordError("session: length does not match the code")
     _code_checked(code)
-    (age, sex, conditions, flags, contra, options, region, z, category, sessions,
-     response) = struct.unpack_from("<BBBBBBBhBHB", buf, p)  # fmt: skip
-    if options > 1 or age == _NONE8:
-        raise RecordError("session: bad options or age")
-    dose = [buf[p + 14 + i] for i in range(4)]
+    (age, sex, conditions, flags, contra, overrides, region, z, category, sessions, response,
+     gauge, needles, depth, manipulation) = struct.unpack_from(_SESSION, buf, p)  # fmt: skip
+    if age == _NONE8 or overrides & ~contra:
+        raise RecordError("session: bad age or an override of an absent contraindication")
+    dose = [gauge, needles, depth, manipulation]
     if dose == [_NONE8] * 4:
         last_dose = None
     elif _NONE8 in dose:
@@ -640,7 +694,7 @@ def _unpack_session(buf, p, stop, out):
         conditions=_names("conditions", conditions, CONDITIONS),
         flags=_names("flags", flags, FLAGS),
         contraindications=_names("contraindications", contra, CONTRAINDICATIONS),
-        override=options == 1,
+        overrides=_names("overrides", overrides, CONTRAINDICATIONS),
         region=_name("region", region, REGIONS, 0),
         qst_z_x100=None if z == _NONE_I16 else z,
         qst_category=_name("qst_category", category, QST_CATEGORIES, 0),
@@ -659,16 +713,16 @@ def _code_checked(code):
 
 def _unpack_recommendation(buf, p, stop, out):
     status, gauge, needles, depth, manipulation, adjuncts, week = struct.unpack_from(
-        "<BBBBBBB", buf, p
+        _RECOMMENDATION, buf, p
     )
-    p += 7
+    p += _RECOMMENDATION_BYTES
     nbytes = buf[p]
     if p + 1 + nbytes >= stop:
         raise RecordError("recommendation: rule mask too long")
     bits = 0
     for i in range(nbytes):
         bits |= buf[p + 1 + i] << (8 * i)
-    ruleset, p = _text("ruleset", buf, p + 1 + nbytes, stop, 1, 32)
+    ruleset, p = _text("ruleset", buf, p + 1 + nbytes, stop, 1, RULESET_MAX_CHARS)
     if p != stop:
         raise RecordError("recommendation: length does not match")
     lo = week & 15
@@ -698,6 +752,11 @@ def session_fields(code, case):
     if history is not None and history["last_dose"] is not None:
         last_dose = list(history["last_dose"])
     z = case["qst_z"]
+    overrides = case.get("overrides")
+    if overrides is None:
+        # A case from before ruleset r2 has one flag that overrides every contraindication
+        # it names; from r2 on, case["overrides"] names each overridden one.
+        overrides = case["contraindications"] if case["override"] else ()
     return (
         code,
         case["age"],
@@ -705,7 +764,7 @@ def session_fields(code, case):
         list(case["conditions"]),
         list(case["flags"]),
         list(case["contraindications"]),
-        len(case["overrides"]) > 0,  # one byte for now; the record owner makes it a mask
+        list(overrides),
         case["region"],
         None if z is None else int(round(z * 100)),
         case["qst_category"],

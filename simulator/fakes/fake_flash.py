@@ -9,10 +9,15 @@
 # - flip_bit(byte_offset, bit): a bit rots in place (no operation counted).
 # - fail(mode): every read/program/erase fails from now on until fail(None):
 #   "return" returns -EIO to LittleFS (a clean OSError from the filesystem call),
-#   "raise" raises OSError(EIO) from the device, like a board driver does; that one leaves
-#   the VfsLfs2 object unusable, so the caller must remount on a fresh object.
+#   "raise" raises OSError(EIO) from the device, like a board driver does (drivers/flashfs
+#   turns that into -EIO for LittleFS; a raw VfsLfs2 on this device is left inconsistent).
+# - fail_once(n, mode): device call number n (reads, programs and erases, counted in
+#   device_ops from creation) fails once in that mode; the device works again after it,
+#   as after a transient bus error.
 # Programming ANDs bits, as on real NOR flash: a filesystem that programmed twice without
-# an erase would corrupt its own data here too.
+# an erase would corrupt its own data here too. Reads, programs and erases also work while
+# the heap is locked (a file's finaliser can call in then), as a board's C driver does: a
+# fake that failed there would hide what a stale finaliser writes.
 
 _EIO = 5
 _IOCTL_INIT = 1
@@ -50,6 +55,9 @@ class FakeFlash:
         self._torn = False
         self.dead = False
         self._fail = None
+        self.device_ops = 0  # every read, program and erase call: the clock fail_once counts
+        self._fail_once_at = -1
+        self._fail_once_mode = None
 
     @classmethod
     def load(cls, path, block_size=4096):
@@ -74,18 +82,29 @@ class FakeFlash:
             raise ValueError("fail mode: None, 'return' or 'raise'")
         self._fail = mode
 
+    def fail_once(self, op_number, mode):
+        if mode not in ("return", "raise"):
+            raise ValueError("fail_once mode: 'return' or 'raise'")
+        self._fail_once_at = op_number
+        self._fail_once_mode = mode
+
     def flip_bit(self, byte_offset, bit=0):
         self.data[byte_offset] ^= 1 << bit
 
     def _check(self):
-        # Returns an error code for LittleFS, or raises.
+        # Returns an error code for LittleFS, or raises. Counts the call.
         if self.dead:
             # After the cut only clean-up code runs (a file's finaliser may even call in
             # while the heap is locked): fail without allocating. The image is frozen.
             return -_EIO
-        if self._fail == "raise":
+        number = self.device_ops
+        self.device_ops += 1
+        mode = self._fail
+        if number == self._fail_once_at:
+            mode = self._fail_once_mode
+        if mode == "raise":
             raise OSError(_EIO)
-        if self._fail == "return":
+        if mode == "return":
             return -_EIO
         return 0
 
@@ -106,7 +125,12 @@ class FakeFlash:
         start = block * self.block_size + (offset or 0)
         n = len(buf)
         self._bounds(start, n)
-        buf[0:n] = self._mv[start : start + n]
+        try:
+            buf[0:n] = self._mv[start : start + n]
+        except MemoryError:  # heap locked: no slice object, copy byte by byte
+            data = self.data
+            for i in range(n):
+                buf[i] = data[start + i]
         return 0
 
     def writeblocks(self, block, buf, offset=None):
@@ -132,9 +156,12 @@ class FakeFlash:
 
     def _program(self, start, buf, n):
         data = self.data
-        if data[start : start + n] == self._erased[:n]:  # the usual case: fast slice copy
-            data[start : start + n] = buf[:n]
-            return
+        try:
+            if data[start : start + n] == self._erased[:n]:  # the usual case: fast slice copy
+                data[start : start + n] = buf[:n]
+                return
+        except MemoryError:
+            pass  # heap locked: the byte loop below allocates nothing
         for i in range(n):
             data[start + i] &= buf[i]
 
@@ -150,7 +177,12 @@ class FakeFlash:
         self.erases += 1
 
     def _fill(self, start, n):
-        self.data[start : start + n] = self._erased[:n]
+        try:
+            self.data[start : start + n] = self._erased[:n]
+        except MemoryError:  # heap locked
+            data = self.data
+            for i in range(n):
+                data[start + i] = 0xFF
 
     def _bounds(self, start, n):
         if start < 0 or start + n > len(self.data):
@@ -170,15 +202,3 @@ class FakeFlash:
         if op == _IOCTL_INIT or op == _IOCTL_DEINIT or op == _IOCTL_SYNC:
             return 0  # (no tuple: this may run while the heap is locked)
         return None
-
-
-def mount(flash, path):
-    """Mounts a fresh vfs.VfsLfs2 on flash at path (micropython only), replacing any mount
-    there: after the device raised, the old VfsLfs2 object is unusable."""
-    import vfs
-
-    try:
-        vfs.umount(path)
-    except OSError:
-        pass
-    vfs.mount(vfs.VfsLfs2(flash), path)

@@ -15,180 +15,14 @@ import sys
 import time
 
 import vfs
-from fake_flash import FakeFlash, mount
+from fake_flash import FakeFlash
+from workloads import WORKLOADS, Ctx, TStore, check_after_reboot, read_log, split
 
-from core import dosage, record, store
+from core import record, store
+from drivers import flashfs
 
 MNT = "/pl"
 ROOT = MNT + "/log"
-WALL_S = 1_790_000_000
-
-
-class Ctx:
-    def __init__(self):
-        self.t_ms = 1000
-        self.durable = 0  # highest seq a flush() returned
-        self.ack_done = 0  # highest seq an ack() returned
-        self.ack_tried = 0  # highest seq given to ack()
-        self.full = 0  # StoreFull seen
-
-    def tick(self):
-        self.t_ms += 1500
-        return self.t_ms
-
-
-class TStore(store.Store):
-    # The test keeps a copy of every flushed batch: the reference run's full log, even of
-    # segments reclaimed later.
-    journal = None
-
-    def flush(self):
-        batch = bytes(self._mv[: self._fill])
-        stored = super().flush()
-        if TStore.journal is not None and batch:
-            TStore.journal.append(batch)
-        return stored
-
-
-class Workload:
-    def __init__(self, name, block_size, blocks, kw, body):
-        self.name = name
-        self.block_size = block_size
-        self.blocks = blocks
-        self.kw = kw
-        self.body = body
-
-
-def wall(ctx):
-    return None if ctx.t_ms % 3000 < 1500 else WALL_S + ctx.t_ms // 1000
-
-
-def flush(st, ctx):
-    ctx.durable = st.flush()
-
-
-def ack(st, ctx, seq):
-    ctx.ack_tried = max(ctx.ack_tried, seq)
-    ctx.ack_done = st.ack(seq)
-
-
-def session(st, ctx, number, sites=2, trials=3, curves=False):
-    t = ctx.tick()
-    start = st.append(
-        record.TYPE_SESSION,
-        t,
-        wall(ctx),
-        ("P-%04d" % number, 40 + number % 30, "F", ["fibromyalgia"], ["chronic"], [], False,
-         "lumbar", 120, None, number, "tolerated", [3, 6, 1, 1]),
-    )  # fmt: skip
-    flush(st, ctx)
-    for site in range(sites):
-        for n in range(1, trials + 1):
-            seq = st.append(
-                record.TYPE_TRIAL,
-                ctx.tick(),
-                wall(ctx),
-                (site, 1 + site % 2, n, 0, 0, 2500 + number + n, 2600, 500, 9000 + n),
-            )
-            if curves:
-                samples = [(i * 37 + n) % 4000 for i in range(40)]
-                st.append(record.TYPE_CURVE, ctx.tick(), wall(ctx), (seq, 0, 100, samples))
-            flush(st, ctx)  # trial end
-        st.append(
-            record.TYPE_SITE,
-            ctx.tick(),
-            wall(ctx),
-            (site, 1 + site % 2, trials, trials, 0, 2502, 41, 130, "high"),
-        )
-    st.append(
-        record.TYPE_RECOMMENDATION,
-        ctx.tick(),
-        wall(ctx),
-        ("caution", 16, 5, "superficial", "basic", [], [1, 2], [], dosage.RULESET),
-    )
-    st.append(record.TYPE_RESPONSE, ctx.tick(), wall(ctx), ("tolerated", start))
-    flush(st, ctx)  # session end
-
-
-def body_sessions(st, ctx):
-    for number in range(3):
-        session(st, ctx, number)
-
-
-def body_board(st, ctx):
-    for number in range(2):
-        session(st, ctx, number, sites=2, trials=3, curves=number == 1)
-        ack(st, ctx, ctx.durable)
-
-
-def body_rotation(st, ctx):
-    for number in range(2):
-        session(st, ctx, number, sites=2, trials=2, curves=True)
-
-
-def body_ack(st, ctx):
-    # Sync after every session; the small disk makes later sessions reclaim acked segments.
-    previous = 0
-    for number in range(16):
-        session(st, ctx, number, sites=1, trials=3)
-        ack(st, ctx, previous)  # the host lags one session: unacked data stays around
-        previous = ctx.durable
-
-
-def body_full(st, ctx):
-    # Fill until a session is refused, then the host syncs, and sessions go on.
-    number = 0
-    while ctx.full < 2 and number < 60:
-        try:
-            session(st, ctx, number, sites=1, trials=3)
-        except store.StoreFull:
-            ctx.full += 1
-            ack(st, ctx, ctx.durable)
-            session(st, ctx, 100 + number, sites=1, trials=2)
-        number += 1
-
-
-WORKLOADS = {
-    "sessions": Workload(
-        "sessions", 512, 64, {"buf_bytes": 512, "segment_bytes": 1024, "session_bytes": 2048},
-        body_sessions,
-    ),
-    # The board's geometry: 4 KB blocks, VfsLfs2 defaults, the store's default sizes.
-    "board": Workload("board", 4096, 32, {}, body_board),
-    "rotation": Workload(
-        "rotation", 512, 64, {"buf_bytes": 512, "segment_bytes": 512, "session_bytes": 2048},
-        body_rotation,
-    ),
-    "ack": Workload(
-        "ack", 512, 20, {"buf_bytes": 512, "segment_bytes": 512, "session_bytes": 1024,
-                         "reserve_bytes": 2048},
-        body_ack,
-    ),
-    "full": Workload(
-        "full", 512, 24, {"buf_bytes": 512, "segment_bytes": 512, "session_bytes": 1024,
-                          "reserve_bytes": 2048},
-        body_full,
-    ),
-}  # fmt: skip
-
-
-def split(batch):
-    out = []
-    off = 0
-    while off < len(batch):
-        n = record.check(batch, off, len(batch))
-        if n <= 0:
-            raise AssertionError("journal holds a bad record")
-        out.append(batch[off : off + n])
-        off += n
-    return out
-
-
-def read_log(st):
-    log = []
-    for seq, view in st.records():
-        log.append((seq, bytes(view)))
-    return log
 
 
 class Run:
@@ -202,7 +36,7 @@ class Run:
         self.cut = False
         try:
             self.st = TStore(ROOT, **w.kw)
-            mount(self.flash, MNT)
+            flashfs.mount(flashfs.Fence(self.flash), MNT)
             self.st.open(self.ctx.tick(), None)
             if not recovery:
                 w.body(self.st, self.ctx)
@@ -213,16 +47,19 @@ class Run:
                 raise
             self.cut = True
         self.max_seq = self.st.next_seq - 1 if self.st is not None else 0
+        if self.st is not None:
+            self.st.close()  # the power is off: the next run is a new boot
         self.ops = self.flash.ops
 
 
 def base_image(w):
     flash = FakeFlash(w.block_size, w.blocks)
     vfs.VfsLfs2.mkfs(flash)
-    mount(flash, MNT)
+    flashfs.mount(flashfs.Fence(flash), MNT)
     st = store.Store(ROOT, **w.kw)
     st.open(500, None)
     base = [raw for _, raw in read_log(st)]
+    st.close()
     vfs.umount(MNT)
     return flash.image(), base
 
@@ -242,33 +79,14 @@ def reference(w, image, base):
 def verify(w, image, first, later, ref, ref_seqs):
     # first: the cut workload run; later: recovery runs cut in their turn (maybe none).
     # Mount without a cut and check what survived. Returns None or a failure text.
-    flash = FakeFlash(w.block_size, w.blocks, image)
-    try:
-        mount(flash, MNT)
-    except OSError as err:
-        return "mount failed: %r" % (err,)
-    st = store.Store(ROOT, **w.kw)
-    try:
-        st.open(99_000_000, None)
-    except store.StoreError as err:
-        return "open failed: %r" % (err,)
-    log = read_log(st)
-    for seq, raw in log:
-        try:
-            record.decode(raw)
-        except record.RecordError as err:
-            return "record %d does not decode: %s" % (seq, err)
-    bad = [
-        e for seq, raw in log
-        for e in [record.decode(raw)]
-        if e["type"] == "event" and e["code"] == record.EV_STORE and e["detail"] != record.ST_EMPTY
-    ]  # fmt: skip
-    if bad:
-        return "store reported problems: %r" % ([(e["detail"], e["a"], e["b"]) for e in bad],)
+    def check(st, log):
+        return check_run(st, log, first, later, ref, ref_seqs)
+
+    return check_after_reboot(w, image, MNT, (record.ST_EMPTY,), check)
+
+
+def check_run(st, log, first, later, ref, ref_seqs):
     seqs = [seq for seq, _ in log]
-    for i in range(1, len(seqs)):
-        if seqs[i] <= seqs[i - 1]:
-            return "seqs do not rise at %d" % seqs[i]
     pre = [(seq, raw) for seq, raw in log if seq <= first.max_seq]
     if pre:
         try:
