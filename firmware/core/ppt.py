@@ -9,6 +9,8 @@ from array import array
 
 from micropython import const
 
+from core.vocab import END_NAMES, FLAG_NAMES
+
 # Trial states.
 WAITING = const(0)  # armed, waiting for the pressure to cross the onset threshold
 RAMP = const(1)
@@ -29,7 +31,6 @@ FLAG_SATURATED = const(0x04)  # the ADC hit its rail in the pressing direction: 
 FLAG_FAULT = const(0x08)  # sensor fault (no data, unpowered, the opposite rail) in the trial
 FLAG_CENSORED = const(0x10)  # safety ceiling reached: the PPT is above it
 FLAG_ABORTED = const(0x20)  # no end point: aborted, or no end within max_ramp_ms
-FLAG_NAMES = ("rate", "short", "saturated", "fault", "censored", "aborted")
 FLAG_TEXT = (
     "rate out of tolerance",
     "ramp too short",
@@ -47,7 +48,6 @@ _END_CEILING = const(3)
 _END_SATURATED = const(4)
 _END_FAULT = const(5)
 _END_ABORT = const(6)
-END_NAMES = ("none", "stop", "release", "ceiling", "saturated", "fault", "abort")
 
 # Defaults (DFNS: 1 cm2 probe, 50 kPa/s). Pressures in kPa x 10, rates in kPa/s x 10.
 _TARGET_KPA_S_X10 = const(500)

@@ -23,12 +23,16 @@ from core.vocab import (
     CONDITIONS,
     CONTRAINDICATIONS,
     DEPTHS,
+    END_NAMES,
     FLAGS,
     MANIPULATIONS,
     QST_CATEGORIES,
     REGIONS,
     RESPONSES,
+    ROLES,
     SEXES,
+    SIDES,
+    SITES,
     STATUSES,
 )
 
@@ -39,7 +43,18 @@ TYPE_RECOMMENDATION = const(4)
 TYPE_RESPONSE = const(5)
 TYPE_CURVE = const(6)
 TYPE_EVENT = const(7)
-TYPE_NAMES = (None, "session", "trial", "site", "recommendation", "response", "curve", "event")
+TYPE_DOSE = const(8)  # the dose actually given (the clinician may give less than recommended)
+TYPE_NAMES = (
+    None,
+    "session",
+    "trial",
+    "site",
+    "recommendation",
+    "response",
+    "curve",
+    "event",
+    "dose",
+)
 
 # Field order of the tuple each encode() takes; decode() returns them under these names.
 FIELDS = (
@@ -59,52 +74,59 @@ FIELDS = (
         "last_response",
         "last_dose",
     ),
+    # trial: core.ppt.Trial.result()'s names, plus where and which trial it was
     (
         "site",
         "side",
         "trial",
         "end",
-        "qc",
+        "flags",
         "ppt_kpa_x10",
         "peak_kpa_x10",
         "rate_kpa_s_x10",
-        "duration_ms",
+        "ramp_ms",
     ),
+    # site: core.ppt.site_summary()'s names, its role, and core.qst.score()'s
     (
         "site",
         "side",
-        "trials",
-        "valid",
-        "flags",
+        "role",
+        "n_trials",
+        "n_valid",
+        "n_censored",
         "ppt_kpa_x10",
-        "cv_permille",
+        "ppt_min_kpa_x10",
+        "cv_pct_x10",
         "z_x100",
+        "z_max_x100",
         "category",
     ),
+    # recommendation: core.dosage.recommend()'s names
     (
         "status",
-        "gauge_mm_x100",
+        "gauge_mm",
         "needles",
         "depth",
         "manipulation",
         "adjuncts",
         "sessions_per_week",
+        "overrides",
+        "reasons",
         "rules",
         "ruleset",
     ),
     ("response", "session_seq"),
     ("trial_seq", "part", "interval_ms", "samples_kpa_x10"),
     ("code", "detail", "a", "b"),
+    # dose: what was given, answering the recommendation record recommendation_seq
+    ("recommendation_seq", "gauge_mm", "needles", "depth", "manipulation", "adjuncts"),
 )
 
-SIDE_NONE = const(0)
-SIDE_LEFT = const(1)
-SIDE_RIGHT = const(2)
-# How a trial ended is core.ppt's code (an index into ppt.END_NAMES: stop, release,
-# ceiling, ...), stored as is in 3 bits, like the QC flags byte.
+# Names are stored as 1 + their index in the core.vocab tuple (0: none): site, side, role;
+# how a trial ended as its index in END_NAMES (3 bits), its QC flags as core.ppt's byte.
 END_MAX = const(7)
 TRIAL_MAX = const(7)  # the trial number is 3 bits; larger numbers are stored as 7
-DURATION_MAX_MS = const(65535)  # u16; a longer trial is stored as 65535 (65.5 s or more)
+RAMP_MAX_MS = const(65534)  # u16 (65535: none); a longer ramp is stored as 65534
 CURVE_MAX_SAMPLES = const(100)
 CODE_MAX_CHARS = const(16)
 
@@ -116,6 +138,9 @@ EV_STORE = const(5)  # detail: ST_*; a: seq or segment where found; b: bytes inv
 # a: calibration id; b: |span| in counts per kg; detail 1: the cell is wired reversed
 # (a negative span). The trials after it were measured with this calibration.
 EV_CALIBRATION = const(6)
+EV_EXCLUDED = const(7)  # a: seq of a trial the clinician discarded (it is taken again)
+EV_ABORT = const(8)  # a: seq of the session start of a visit ended before its dose
+EV_CRASH = const(9)  # detail: 1 MemoryError, 2 any other error in a task; a: task number
 ST_CORRUPT = const(1)  # bytes that fail the CRC were skipped inside a segment
 ST_TORN = const(2)  # the end of a segment is an incomplete record (a cut on a non-atomic fs)
 ST_STATE = const(3)  # the state file was missing or bad: rebuilt from the log
@@ -140,16 +165,21 @@ _RULE_BYTES_MAX = const(31)  # a rule mask of up to 248 rules
 _HEADER = "<BBBIHI"  # type, version | flags, length, seq, boot, uptime ms
 _WALL = "<I"  # wall-clock s, only with the clock-valid bit
 _CRC = "<I"
-_TRIAL = "<BBBHHHH"
-_SITE = "<BBBBBHHhB"
+_TRIAL = "<BBBHHhH"  # site, side | end << 2 | trial << 5, flags, ppt, peak, rate, ramp ms
+_SITE = "<BBBBBHHHhhB"  # site, side | role << 2, n trials / valid / censored, ppt, ppt min,
+# cv, z, z max, category
 _EVENT = "<BBII"
 _RESPONSE = "<BI"
 _CURVE = "<IBHB"  # then count x _SAMPLE
 _SAMPLE = "<H"
 # Session: u8 code length and the code, then _SESSION (its last 4 bytes: the last dose).
 _SESSION = "<BBBBBBBhBHBBBBB"
-# Recommendation: _RECOMMENDATION, u8 n and n bytes of rule mask, u8 length and the ruleset.
-_RECOMMENDATION = "<BBBBBBB"
+# Recommendation: _RECOMMENDATION, u8 n and n bytes of rule mask, u8 n and n reason rules
+# (1 + rule index, 0 none: one per dose dimension, then one per adjunct given), u8 length
+# and the ruleset.
+_RECOMMENDATION = "<BBBBBBBB"
+_DOSE = "<IBBBBB"  # recommendation seq, gauge, needles, depth, manipulation, adjuncts
+_REASONS_MAX = const(4 + 2)  # the four dimensions and every adjunct
 
 HEADER_BYTES = struct.calcsize(_HEADER)
 _SEQ_AT = struct.calcsize("<BBB")  # the header's seq: after type, version | flags, length
@@ -170,26 +200,29 @@ _PAYLOAD = (
     struct.calcsize(_RESPONSE),
     0,
     struct.calcsize(_EVENT),
+    struct.calcsize(_DOSE),
 )
 _PAYLOAD_MIN = (
     0,
     1 + 1 + _SESSION_BYTES,
     _PAYLOAD[TYPE_TRIAL],
     _PAYLOAD[TYPE_SITE],
-    _RECOMMENDATION_BYTES + 1 + 1 + 1,
+    _RECOMMENDATION_BYTES + 1 + 1 + 1 + 1,
     _PAYLOAD[TYPE_RESPONSE],
     _CURVE_BYTES + _SAMPLE_BYTES,
     _PAYLOAD[TYPE_EVENT],
+    _PAYLOAD[TYPE_DOSE],
 )
 _PAYLOAD_MAX = (
     0,
     1 + CODE_MAX_CHARS + _SESSION_BYTES,
     _PAYLOAD[TYPE_TRIAL],
     _PAYLOAD[TYPE_SITE],
-    _RECOMMENDATION_BYTES + 1 + _RULE_BYTES_MAX + 1 + RULESET_MAX_CHARS,
+    _RECOMMENDATION_BYTES + 1 + _RULE_BYTES_MAX + 1 + _REASONS_MAX + 1 + RULESET_MAX_CHARS,
     _PAYLOAD[TYPE_RESPONSE],
     _CURVE_BYTES + _SAMPLE_BYTES * CURVE_MAX_SAMPLES,
     _PAYLOAD[TYPE_EVENT],
+    _PAYLOAD[TYPE_DOSE],
 )
 # The longest record encode() writes (a full curve with a valid clock): every buffer that
 # holds MAX_BYTES holds any record.
@@ -271,13 +304,15 @@ def _payload_size(rtype, fields):
     if rtype == TYPE_SESSION:
         return 1 + len(fields[0]) + _SESSION_BYTES
     if rtype == TYPE_RECOMMENDATION:
-        return _RECOMMENDATION_BYTES + 1 + _rule_bytes() + 1 + len(fields[8])
+        reasons = fields[8]
+        n = 0 if type(reasons) is not list and type(reasons) is not tuple else len(reasons)
+        return _RECOMMENDATION_BYTES + 1 + _rule_bytes() + 1 + n + 1 + len(fields[10])
     return _CURVE_BYTES + _SAMPLE_BYTES * len(fields[3])  # curve
 
 
 def size(rtype, wall_s, fields):
     """Bytes encode() will write for this record."""
-    if type(rtype) is not int or not TYPE_SESSION <= rtype <= TYPE_EVENT:
+    if type(rtype) is not int or not TYPE_SESSION <= rtype <= TYPE_DOSE:
         raise RecordError("type: unknown record type %r" % (rtype,))
     if type(fields) is not tuple or len(fields) != len(FIELDS[rtype]):
         raise RecordError(
@@ -332,6 +367,8 @@ def encode(buf, off, rtype, seq, boot, uptime_ms, wall_s, fields):
         _pack_curve(buf, p, fields)
     elif rtype == TYPE_SESSION:
         _pack_session(buf, p, fields)
+    elif rtype == TYPE_DOSE:
+        _pack_dose(buf, p, fields)
     else:
         _pack_recommendation(buf, p, fields)
     struct.pack_into(_HEADER, buf, off, rtype, flags, n, seq, boot, uptime_ms)
@@ -344,44 +381,58 @@ def encode(buf, off, rtype, seq, boot, uptime_ms, wall_s, fields):
     return n
 
 
+def _opt(what, value, low, high, none):
+    # An optional int: None is stored as the none code.
+    return none if value is None else _int(what, value, low, high)
+
+
+def _clamp(what, value, low, high, none):
+    # An int measured by the device: never refused for its size (a trial must never be lost
+    # to a counter overflow), only for not being an int; None is the none code.
+    if value is None:
+        return none
+    _int(what, value, -0x40000000, 0x3FFFFFFF)
+    return low if value < low else high if value > high else value
+
+
 def _pack_trial(buf, p, fields):
-    site, side, trial, end, qc, ppt, peak, rate, duration_ms = fields
-    _int("site", site, 0, 255)
-    _int("side", side, 0, 2)
-    _int("trial", trial, 0, 0x7FFFFFFF)
-    _int("end", end, 0, END_MAX)
-    _int("qc", qc, 0, 255)
-    _int("duration_ms", duration_ms, 0, _U32)
-    # Saturate rather than refuse: a trial must never be lost to a counter overflow.
-    trial = min(trial, TRIAL_MAX)
+    site, side, trial, end, qc, ppt, peak, rate, ramp_ms = fields
+    _int("trial", trial, 0, 0x3FFFFFFF)
     struct.pack_into(
         _TRIAL,
         buf,
         p,
-        site,
-        side | end << 2 | trial << 5,
-        qc,
-        _int("ppt_kpa_x10", ppt, 0, 0xFFFF),
-        _int("peak_kpa_x10", peak, 0, 0xFFFF),
-        _int("rate_kpa_s_x10", rate, 0, 0xFFFF),
-        min(duration_ms, DURATION_MAX_MS),
+        _index("site", site, SITES, 0),
+        _index("side", side, SIDES, 0)
+        | _index("end", end, END_NAMES, -1) << 2
+        | min(trial, 7) << 5,
+        _int("flags", qc, 0, 255),
+        _clamp("ppt_kpa_x10", ppt, 0, _NONE16 - 1, _NONE16),
+        _clamp("peak_kpa_x10", peak, 0, _NONE16 - 1, _NONE16),
+        _clamp("rate_kpa_s_x10", rate, -32767, 32767, _NONE_I16),
+        _clamp("ramp_ms", ramp_ms, 0, RAMP_MAX_MS, _NONE16),
     )
 
 
 def _pack_site(buf, p, fields):
-    site, side, trials, valid, flags, ppt, cv, z, category = fields
+    site, side, role, trials, valid, censored, ppt, ppt_min, cv, z, z_max, category = fields
+    _int("n_trials", trials, 0, 255)
+    _int("n_valid", valid, 0, trials)
+    _int("n_censored", censored, 0, trials - valid)
     struct.pack_into(
         _SITE,
         buf,
         p,
-        _int("site", site, 0, 255),
-        _int("side", side, 0, 2),
-        _int("trials", trials, 0, 255),
-        _int("valid", valid, 0, trials),
-        _int("flags", flags, 0, 255),
-        _NONE16 if ppt is None else _int("ppt_kpa_x10", ppt, 0, 0xFFFE),
-        _NONE16 if cv is None else _int("cv_permille", cv, 0, 0xFFFE),
-        _NONE_I16 if z is None else _int("z_x100", z, -32767, 32767),
+        _index("site", site, SITES, 0),
+        _index("side", side, SIDES, 0) | _index("role", role, ROLES, 0) << 2,
+        trials,
+        valid,
+        censored,
+        _clamp("ppt_kpa_x10", ppt, 0, _NONE16 - 1, _NONE16),
+        _clamp("ppt_min_kpa_x10", ppt_min, 0, _NONE16 - 1, _NONE16),
+        _clamp("cv_pct_x10", cv, 0, _NONE16 - 1, _NONE16),
+        _clamp("z_x100", z, -32767, 32767, _NONE_I16),
+        _clamp("z_max_x100", z_max, -32767, 32767, _NONE_I16),
         _index("category", category, QST_CATEGORIES, 0),
     )
 
@@ -449,8 +500,33 @@ def _pack_session(buf, p, fields):
     struct.pack_into(_SESSION, buf, p + len(code), *values)
 
 
+def _gauge(gauge_mm):
+    # mm as the dosage rules give it (0.16) -> u8 mm x 100 (0: none)
+    if gauge_mm is None:
+        return 0
+    if type(gauge_mm) is not float and type(gauge_mm) is not int:
+        _bad("gauge_mm", gauge_mm)
+    return _int("gauge_mm", int(gauge_mm * 100 + 0.5), 1, 254)
+
+
+def _dose_values(gauge, needles, depth, manipulation, adjuncts):
+    return (
+        _gauge(gauge),
+        _opt("needles", needles, 1, 254, 0),
+        _index("depth", depth, DEPTHS, 0),
+        _index("manipulation", manipulation, MANIPULATIONS, 0),
+        _mask("adjuncts", adjuncts, ADJUNCTS),
+    )
+
+
+def _pack_dose(buf, p, fields):
+    seq = _int("recommendation_seq", fields[0], 0, _U32)
+    struct.pack_into(_DOSE, buf, p, seq, *_dose_values(*fields[1:]))
+
+
 def _pack_recommendation(buf, p, fields):
-    status, gauge, needles, depth, manipulation, adjuncts, per_week, rules, ruleset = fields
+    (status, gauge, needles, depth, manipulation, adjuncts, per_week, overrides, reasons,
+     rules, ruleset) = fields  # fmt: skip
     _ascii("ruleset", ruleset, 1, RULESET_MAX_CHARS)
     if per_week is None:
         week = 0
@@ -467,18 +543,15 @@ def _pack_recommendation(buf, p, fields):
             "ruleset: only this firmware's ruleset %s can be encoded" % _this_ruleset()[0]
         )
     bits = _mask("rules", rules, ids)
-    struct.pack_into(
-        _RECOMMENDATION,
-        buf,
-        p,
-        _index("status", status, STATUSES, -1),
-        0 if gauge is None else _int("gauge_mm_x100", gauge, 1, 255),
-        0 if needles is None else _int("needles", needles, 1, 255),
-        _index("depth", depth, DEPTHS, 0),
-        _index("manipulation", manipulation, MANIPULATIONS, 0),
-        _mask("adjuncts", adjuncts, ADJUNCTS),
-        week,
-    )
+    if type(reasons) is not list and type(reasons) is not tuple or len(reasons) > _REASONS_MAX:
+        _bad("reasons", reasons)
+    for reason in reasons:  # validated before anything is written
+        if type(reason) is not dict or (reason["rule"] is not None and reason["rule"] not in ids):
+            _bad("reasons", reason)
+    head = (_index("status", status, STATUSES, -1),)
+    head += _dose_values(gauge, needles, depth, manipulation, adjuncts)
+    head += (week, _mask("overrides", overrides, CONTRAINDICATIONS))
+    struct.pack_into(_RECOMMENDATION, buf, p, *head)
     p += _RECOMMENDATION_BYTES
     nbytes = _rule_bytes()
     buf[p] = nbytes
@@ -486,6 +559,12 @@ def _pack_recommendation(buf, p, fields):
     for i in range(nbytes):
         buf[p + i] = bits >> (8 * i) & 0xFF
     p += nbytes
+    buf[p] = len(reasons)
+    p += 1
+    for reason in reasons:
+        rule = reason["rule"]
+        buf[p] = 0 if rule is None else ids.index(rule) + 1
+        p += 1
     buf[p] = len(ruleset)
     p += 1
     for i in range(len(ruleset)):
@@ -523,7 +602,7 @@ def check(buf, off, end):
     rtype = buf[off]
     flags = buf[off + 1]
     n = buf[off + 2]
-    if not TYPE_SESSION <= rtype <= TYPE_EVENT or flags & 0x7F != _VERSION:
+    if not TYPE_SESSION <= rtype <= TYPE_DOSE or flags & 0x7F != _VERSION:
         return 0
     low = HEADER_BYTES + CRC_BYTES + (WALL_BYTES if flags & _CLOCK_VALID else 0)
     if not low + _PAYLOAD_MIN[rtype] <= n <= low + _PAYLOAD_MAX[rtype]:
@@ -588,6 +667,9 @@ def decode(buf, off=0, end=-1):
         _unpack_curve(buf, p, stop, out)
     elif rtype == TYPE_SESSION:
         _unpack_session(buf, p, stop, out)
+    elif rtype == TYPE_DOSE:
+        out["recommendation_seq"] = struct.unpack_from("<I", buf, p)[0]
+        _unpack_dose(struct.unpack_from(_DOSE, buf, p)[1:], out)
     else:
         _unpack_recommendation(buf, p, stop, out)
     return out
@@ -607,39 +689,59 @@ def _name(what, code, vocab, none_code):
     return vocab[index]
 
 
+def _none(value, none):
+    return None if value == none else value
+
+
 def _unpack_trial(buf, p, out):
-    site, packed, qc, ppt, peak, rate, duration_ms = struct.unpack_from(_TRIAL, buf, p)
-    side = packed & 3
-    if side > 2:
-        raise RecordError("trial: side %d unknown" % side)
+    site, packed, flags, ppt, peak, rate, ramp_ms = struct.unpack_from(_TRIAL, buf, p)
     out.update(
-        site=site,
-        side=side,
+        site=_name("site", site, SITES, 0),
+        side=_name("side", packed & 3, SIDES, 0),
         trial=packed >> 5,
-        end=packed >> 2 & END_MAX,
-        qc=qc,
-        ppt_kpa_x10=ppt,
-        peak_kpa_x10=peak,
-        rate_kpa_s_x10=rate,
-        duration_ms=duration_ms,
+        end=_name("end", packed >> 2 & END_MAX, END_NAMES, -1),
+        flags=flags,
+        ppt_kpa_x10=_none(ppt, _NONE16),
+        peak_kpa_x10=_none(peak, _NONE16),
+        rate_kpa_s_x10=_none(rate, _NONE_I16),
+        ramp_ms=_none(ramp_ms, _NONE16),
     )
 
 
 def _unpack_site(buf, p, out):
-    site, side, trials, valid, flags, ppt, cv, z, category = struct.unpack_from(_SITE, buf, p)
-    if side > 2 or valid > trials:
-        raise RecordError("site: side %d or %d valid of %d trials" % (side, valid, trials))
+    (site, packed, trials, valid, censored, ppt, ppt_min, cv, z, z_max,
+     category) = struct.unpack_from(_SITE, buf, p)  # fmt: skip
+    if packed >> 4 or valid + censored > trials:
+        raise RecordError(
+            "site: reserved bits, or %d + %d of %d trials" % (valid, censored, trials)
+        )
     out.update(
-        site=site,
-        side=side,
-        trials=trials,
-        valid=valid,
-        flags=flags,
-        ppt_kpa_x10=None if ppt == _NONE16 else ppt,
-        cv_permille=None if cv == _NONE16 else cv,
-        z_x100=None if z == _NONE_I16 else z,
+        site=_name("site", site, SITES, 0),
+        side=_name("side", packed & 3, SIDES, 0),
+        role=_name("role", packed >> 2, ROLES, 0),
+        n_trials=trials,
+        n_valid=valid,
+        n_censored=censored,
+        ppt_kpa_x10=_none(ppt, _NONE16),
+        ppt_min_kpa_x10=_none(ppt_min, _NONE16),
+        cv_pct_x10=_none(cv, _NONE16),
+        z_x100=_none(z, _NONE_I16),
+        z_max_x100=_none(z_max, _NONE_I16),
         category=_name("category", category, QST_CATEGORIES, 0),
     )
+
+
+def _unpack_dose(values, out):
+    gauge, needles, depth, manipulation, adjuncts = values
+    out.update(
+        gauge_mm=gauge / 100 if gauge else None,
+        needles=needles or None,
+        depth=_name("depth", depth, DEPTHS, 0),
+        manipulation=_name("manipulation", manipulation, MANIPULATIONS, 0),
+        adjuncts=_names("adjuncts", adjuncts, ADJUNCTS),
+    )
+    if (needles == 0) != (gauge == 0) or (needles == 0) != (depth == 0):
+        raise RecordError("%s: a dose half given" % out["type"])
 
 
 def _unpack_curve(buf, p, stop, out):
@@ -712,9 +814,8 @@ def _code_checked(code):
 
 
 def _unpack_recommendation(buf, p, stop, out):
-    status, gauge, needles, depth, manipulation, adjuncts, week = struct.unpack_from(
-        _RECOMMENDATION, buf, p
-    )
+    values = struct.unpack_from(_RECOMMENDATION, buf, p)
+    status, week, overrides = values[0], values[6], values[7]
     p += _RECOMMENDATION_BYTES
     nbytes = buf[p]
     if p + 1 + nbytes >= stop:
@@ -722,27 +823,51 @@ def _unpack_recommendation(buf, p, stop, out):
     bits = 0
     for i in range(nbytes):
         bits |= buf[p + 1 + i] << (8 * i)
-    ruleset, p = _text("ruleset", buf, p + 1 + nbytes, stop, 1, RULESET_MAX_CHARS)
+    p += 1 + nbytes
+    nreasons = buf[p]
+    if nreasons > _REASONS_MAX or p + 1 + nreasons >= stop:
+        raise RecordError("recommendation: too many reasons")
+    codes = [buf[p + 1 + i] for i in range(nreasons)]
+    ruleset, p = _text("ruleset", buf, p + 1 + nreasons, stop, 1, RULESET_MAX_CHARS)
     if p != stop:
         raise RecordError("recommendation: length does not match")
     lo = week & 15
     hi = week >> 4
     if week and not 1 <= lo <= hi:
         raise RecordError("recommendation: sessions per week %d-%d" % (lo, hi))
+    out["status"] = _name("status", status, STATUSES, -1)
+    _unpack_dose(values[1:6], out)
     ids = _rule_ids(ruleset)
     out.update(
-        status=_name("status", status, STATUSES, -1),
-        gauge_mm_x100=gauge or None,
-        needles=needles or None,
-        depth=_name("depth", depth, DEPTHS, 0),
-        manipulation=_name("manipulation", manipulation, MANIPULATIONS, 0),
-        adjuncts=_names("adjuncts", adjuncts, ADJUNCTS),
         sessions_per_week=[lo, hi] if week else None,
+        overrides=_names("overrides", overrides, CONTRAINDICATIONS),
         # Another ruleset's bits are kept as numbers for a host that has its table.
         rules=None if ids is None else _names("rules", bits, ids),
         rule_bits=[i for i in range(8 * nbytes) if bits >> i & 1],
+        reason_rules=[c - 1 if c else None for c in codes],
+        reasons=None if ids is None else _reasons(out, codes, ids),
         ruleset=ruleset,
     )
+
+
+def _reasons(out, codes, ids):
+    # The plain-language reasons, rebuilt from the rule that set each dimension (the words
+    # live in this firmware's rule table, core.dosage, not on flash).
+    from core.dosage import DIMENSIONS, reason_text
+
+    dims = list(DIMENSIONS) + list(out["adjuncts"])
+    if len(codes) != (len(dims) if out["needles"] is not None else 0):
+        raise RecordError("recommendation: %d reasons for %d dimensions" % (len(codes), len(dims)))
+    reasons = []
+    for i in range(len(codes)):
+        code = codes[i]
+        if code > len(ids):
+            raise RecordError("recommendation: reason rule %d unknown" % code)
+        rule = ids[code - 1] if code else None
+        dim = dims[i]
+        value = out[dim] if dim in DIMENSIONS else dim
+        reasons.append({"dimension": dim, "rule": rule, "text": reason_text(dim, value, rule)})
+    return reasons
 
 
 def session_fields(code, case):
@@ -774,21 +899,17 @@ def session_fields(code, case):
     )
 
 
-def recommendation_fields(result):
-    """Fields of a recommendation record from core.dosage.recommend()'s result."""
-    gauge = result["gauge_mm"]
-    per_week = result["sessions_per_week"]
-    return (
-        result["status"],
-        None if gauge is None else int(round(gauge * 100)),
-        result["needles"],
-        result["depth"],
-        result["manipulation"],
-        list(result["adjuncts"]),
-        None if per_week is None else list(per_week),
-        list(result["rules"]),
-        result["ruleset"],
-    )
+def fields(rtype, values):
+    """The fields tuple of a record, picked by name from a dict (a producer's result, such as
+    core.ppt.Trial.result() or core.dosage.recommend(), with any extra keys): the names of
+    FIELDS[rtype] are the producers' names. Raises RecordError naming a missing field."""
+    names = FIELDS[rtype]
+    out = []
+    for name in names:
+        if name not in values:
+            raise RecordError("%s: %s missing" % (TYPE_NAMES[rtype], name))
+        out.append(values[name])
+    return tuple(out)
 
 
 def check_code(code):

@@ -27,6 +27,45 @@ CONTRAINDICATIONS = (
     "immunodeficiency",
     "pregnancy_first_trimester",
 )
+# The sites a PPT is measured at, and the region each lies in (the dosage rules' region when
+# it is the site to be needled). The first five have reference rows (firmware/data); the
+# others give the patient's own side-to-side and local-to-remote comparisons only.
+# Project choices, the conservative reading where anatomy allows two: the infraspinatus and
+# the middle deltoid count as the shoulder girdle (never deep: the lung lies under the
+# scapula's edge), the cervical paraspinals as the neck (over the lung apex).
+SITES = (
+    "thenar",
+    "masseter",
+    "upper_trapezius",
+    "infraspinatus",
+    "middle_deltoid",
+    "cervical_paraspinal",
+    "lumbar_paraspinal",
+    "gluteus_medius",
+    "quadriceps",
+    "tibialis_anterior",
+    "gastrocnemius",
+    "forearm_extensors",
+)
+SITE_REGIONS = (
+    "upper_limb",
+    "head_neck",
+    "upper_trapezius",
+    "shoulder",
+    "shoulder",
+    "head_neck",
+    "lumbar",
+    "hip",
+    "lower_limb",
+    "lower_limb",
+    "lower_limb",
+    "upper_limb",
+)
+SIDES = ("L", "R")
+ROLES = ("local", "remote")  # local: the symptomatic site to be needled; remote: a reference
+# How a trial ended (core.ppt) and its QC flags, bit i = FLAG_NAMES[i] (core.ppt FLAG_*).
+END_NAMES = ("none", "stop", "release", "ceiling", "saturated", "fault", "abort")
+FLAG_NAMES = ("rate", "short", "saturated", "fault", "censored", "aborted")
 QST_CATEGORIES = ("high", "normal", "low")
 RESPONSES = ("none", "tolerated", "flare")
 STATUSES = ("ok", "caution", "contraindicated")

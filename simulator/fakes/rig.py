@@ -118,3 +118,146 @@ def heap_allocated(run):
         return gc.mem_alloc() - before  # pyright: ignore[reportAttributeAccessIssue]
     finally:
         gc.enable()
+
+
+# --- the visit on the rig -----------------------------------------------------------------
+# The bedside visit (core.visit) with everything it needs: the chip and clock above, the
+# record store on a real filesystem (LittleFS on a simulated NOR flash on micropython; a
+# temporary directory on CPython, whose os module the store also runs on), the clinic
+# settings with the rig's calibration, and the QST reference table. The Clinician below is
+# the simulated hand on the probe: it watches what the unit shows, as a clinician would,
+# and never does what the unit should.
+
+MG_PER_KPA_X10 = 1019716  # mg on 1 cm2 per 0.1 kPa, x 1000 (0.1 kPa on 1 cm2 = 1.019716 gf)
+_FLASH_BLOCKS = 64  # 256 KB of 4 KB blocks: a quarter of the board's partition, for the heap
+
+
+def storage_root(name="log", flash=None):
+    """A directory for a Store: on micropython on LittleFS (a FakeFlash, formatted when new,
+    mounted behind drivers.flashfs's fence at /flash), on CPython a fresh temporary one.
+    Returns (root path, the FakeFlash or None)."""
+    import sys
+
+    if sys.implementation.name != "micropython":
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="algodose-") + "/" + name, None
+    import vfs
+    from fake_flash import FakeFlash
+
+    from drivers import flashfs
+
+    if flash is None:
+        flash = FakeFlash(block_size=4096, block_count=_FLASH_BLOCKS)
+        vfs.VfsLfs2.mkfs(flash)
+    flashfs.mount(flashfs.Fence(flash), "/flash")
+    return "/flash/" + name, flash
+
+
+def reference_table():
+    """The QST reference table the firmware ships (data/qst_reference.json on the path)."""
+    import sys
+
+    from core import qst
+
+    for root in sys.path:
+        path = (root or ".") + "/data/qst_reference.json"
+        try:
+            return qst.load_reference(path)
+        except OSError:
+            pass
+    raise OSError("data/qst_reference.json is not on the module path")
+
+
+class VisitRig(Rig):
+    """rig.visit (core.visit.Visit) on rig.store (core.store.Store, open), rig.settings
+    (calibrated to the chip unless calibrated=False) and the shipped reference table. Any
+    Rig keyword; settings: a dict of core.settings values to change."""
+
+    def __init__(self, *, calibrated=True, settings=None, store_root=None, **kw):
+        from core import settings as settings_mod
+        from core import store, visit
+
+        Rig.__init__(self, **kw)
+        self.settings = s = settings_mod.Settings()
+        for name in settings or {}:
+            s.set(name, settings[name])
+        if calibrated:
+            mass_g = 2000
+            s.set_calibration(7, self.chip.counts_per_kg * mass_g // 1000, mass_g, None)
+        if store_root is None:
+            store_root, self.flash = storage_root()
+        self.store_root = store_root
+        self.store = store.Store(store_root)
+        self.store.open(0, None)
+        self.visit = visit.Visit(
+            self.store, s, reference_table(), cell_counts_per_kg=self.chip.counts_per_kg
+        )
+        self.stop = False  # the patient's button, pressed until the next sample takes it
+
+    def sample(self):
+        """One conversion into the visit, as the app's sampling task passes it on."""
+        t_ms = self.tick()
+        hx = self.hx
+        counts = hx.read()
+        if counts is None:
+            self.visit.fault(t_ms, hx.fault, hx.rail)
+        else:
+            stop = self.stop
+            self.stop = False
+            self.visit.sample(t_ms, counts, stop)
+        return t_ms
+
+    def now_ms(self):
+        return self.clock.now_us // 1000
+
+    def run_until(self, done, limit_ms=60000):
+        """Samples until done(visit) or limit_ms of virtual time; True if done."""
+        end = self.now_ms() + limit_ms
+        while not done(self.visit):
+            if self.now_ms() >= end:
+                return False
+            self.sample()
+        return True
+
+
+class Clinician:
+    """The hand on the probe. trial(): rest rest_ms, press at rate_kpa_s up to peak_kpa, the
+    patient presses stop there (press=False: never), react_ms later the clinician releases;
+    a fault (kind, at_ms from the ramp start, for_ms or None) goes to the chip meanwhile."""
+
+    def __init__(self, rig, area_cm2_x100=100):
+        self.rig = rig
+        self.area = area_cm2_x100
+
+    def trial(self, rate_kpa_s, peak_kpa, press=True, fault=None, rest_ms=1000, react_ms=200):
+        rig = self.rig
+        now = rig.now_ms()
+        start = now + rest_ms
+        rate_x10 = rate_kpa_s * 10
+        peak_x10 = peak_kpa * 10
+        peak_at = start + (peak_x10 * 1000 + rate_x10 // 2) // rate_x10
+        lift = peak_at + (react_ms if press else 0)
+        peak_mg = peak_x10 * self.area * MG_PER_KPA_X10 // 100000
+        rig.chip.set_profile(
+            [(now, 0), (start, 0), (peak_at, peak_mg), (lift, peak_mg), (lift + 300, 0)]
+        )
+        if fault is not None:
+            kind, at_ms, for_ms = fault
+            rig.chip.add_fault(
+                kind, start + at_ms, None if for_ms is None else start + at_ms + for_ms
+            )
+        pressed = False
+        while rig.now_ms() < lift + 1800:
+            if press and not pressed and rig.now_ms() >= peak_at:
+                rig.stop = pressed = True
+            rig.sample()
+        return rig.visit.trials[-1] if rig.visit.trials else None
+
+    def hold_still(self, ms=1500):
+        """The probe in the air, still: the unit zeroes."""
+        rig = self.rig
+        rig.chip.set_profile([(rig.now_ms(), 0)])
+        end = rig.now_ms() + ms
+        while rig.now_ms() < end:
+            rig.sample()
