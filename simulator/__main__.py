@@ -31,11 +31,18 @@ def recommend_text(text, runtime):
 
 
 def measure_text(text, runtime):
-    use_firmware()  # the harness module imports the fakes and the firmware
+    """(exit code, output) of one scenario: validated here, on CPython, then run on the
+    chosen runtime through core.visit."""
+    use_firmware()
+    from core import canonjson
+    from simulator import scenario
     from simulator.harness.measure import HEAPSIZE
 
-    args = ["--reference", str(QST_REFERENCE)]
-    return harness_text("measure", text, runtime, args=args, heapsize=HEAPSIZE)
+    try:
+        plan = scenario.load(text)
+    except scenario.ScenarioError as err:
+        return 2, "error: %s" % err
+    return harness_text("measure", canonjson.dumps(plan), runtime, heapsize=HEAPSIZE)
 
 
 def _emit(code, out):

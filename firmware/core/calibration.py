@@ -10,6 +10,7 @@
 from micropython import const
 
 from core.scale import ScaleError, Window
+from core.vocab import SENSOR_FAULTS
 
 WAITING = const(0)
 ZEROING = const(1)
@@ -66,7 +67,8 @@ class Zero:
 def zero_error(step, zero, advice):
     """The one line for a zero or span that found no still window."""
     if zero.fault:
-        return "%s: sensor fault %d; check the load cell cable and the HX711" % (step, zero.fault)
+        name = SENSOR_FAULTS[zero.fault] if zero.fault < len(SENSOR_FAULTS) else zero.fault
+        return "%s: sensor fault %s; check the load cell cable and the HX711" % (step, name)
     return "%s: reading not stable; %s" % (step, advice)
 
 

@@ -161,12 +161,10 @@ class Visit:
             if self.zero.feed(counts):
                 self.scale.set_tare(self.zero.mean())
                 self.scale.reset()
+                self.message = None
                 self._arm(t_ms)
-            elif self.zero.expired(t_ms):
-                self.message = calibration.zero_error(
-                    "zero", self.zero, "hold the probe still, in the air"
-                )
-                self.zero.start(t_ms, self.scale.still_counts())
+            else:
+                self._zero_waited(t_ms)
             return
         if not self.scale.calibrated():
             return
@@ -189,6 +187,7 @@ class Visit:
             return
         if state == ZERO:
             self.zero.feed_fault(code)
+            self._zero_waited(t_ms)
             return
         if state == ARMED or state == RAMP:
             # A rail in the direction pressing moves the reading is an overload.
@@ -206,11 +205,18 @@ class Visit:
     def tick(self, t_ms):
         """Time passes without samples (the driver reports faults as samples; this covers
         waits that end by time alone)."""
-        if self.state == ZERO and self.zero.expired(t_ms):
-            self.message = calibration.zero_error("zero", self.zero, "hold the probe still")
-            self.zero.start(t_ms, self.scale.still_counts())
+        if self.state == ZERO:
+            self._zero_waited(t_ms)
         elif self.state == CALIBRATE:
             self._after_wizard(t_ms)
+
+    def _zero_waited(self, t_ms):
+        # No still window in time: say why on the screen and keep trying.
+        if self.zero.expired(t_ms):
+            self.message = calibration.zero_error(
+                "zero", self.zero, "hold the probe still, in the air"
+            )
+            self.zero.start(t_ms, self.scale.still_counts())
 
     # --- calibration -----------------------------------------------------------------------
 
@@ -442,6 +448,9 @@ class Visit:
     def _site_done(self, t_ms):
         site, side, role = self.site()
         summary = ppt.site_summary(self.trials, self.settings.min_valid)
+        if not self.trials:
+            why = self.message
+            summary["reason"] = "skipped before any trial" + ("" if why is None else ": " + why)
         score = qst.score(
             self.reference,
             site,

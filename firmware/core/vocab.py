@@ -66,6 +66,8 @@ ROLES = ("local", "remote")  # local: the symptomatic site to be needled; remote
 # How a trial ended (core.ppt) and its QC flags, bit i = FLAG_NAMES[i] (core.ppt FLAG_*).
 END_NAMES = ("none", "stop", "release", "ceiling", "saturated", "fault", "abort")
 FLAG_NAMES = ("rate", "short", "saturated", "fault", "censored", "aborted")
+# The HX711 driver's fault codes (drivers/hx711.py FAULT_*), by name: never a reading.
+SENSOR_FAULTS = ("none", "no_data_ready", "unpowered", "rail_high", "rail_low")
 QST_CATEGORIES = ("high", "normal", "low")
 RESPONSES = ("none", "tolerated", "flare")
 STATUSES = ("ok", "caution", "contraindicated")

@@ -132,10 +132,10 @@ MG_PER_KPA_X10 = 1019716  # mg on 1 cm2 per 0.1 kPa, x 1000 (0.1 kPa on 1 cm2 = 
 _FLASH_BLOCKS = 64  # 256 KB of 4 KB blocks: a quarter of the board's partition, for the heap
 
 
-def storage_root(name="log", flash=None):
-    """A directory for a Store: on micropython on LittleFS (a FakeFlash, formatted when new,
-    mounted behind drivers.flashfs's fence at /flash), on CPython a fresh temporary one.
-    Returns (root path, the FakeFlash or None)."""
+def storage_root(name="log", flash=None, blocks=_FLASH_BLOCKS):
+    """A directory for a Store: on micropython on LittleFS (a FakeFlash of blocks 4 KB blocks,
+    formatted when new, mounted behind drivers.flashfs's fence at /flash), on CPython a fresh
+    temporary one. Returns (root path, the FakeFlash or None)."""
     import sys
 
     if sys.implementation.name != "micropython":
@@ -148,7 +148,7 @@ def storage_root(name="log", flash=None):
     from drivers import flashfs
 
     if flash is None:
-        flash = FakeFlash(block_size=4096, block_count=_FLASH_BLOCKS)
+        flash = FakeFlash(block_size=4096, block_count=blocks)
         vfs.VfsLfs2.mkfs(flash)
     flashfs.mount(flashfs.Fence(flash), "/flash")
     return "/flash/" + name, flash
@@ -222,20 +222,20 @@ class VisitRig(Rig):
 
 
 class Clinician:
-    """The hand on the probe. trial(): rest rest_ms, press at rate_kpa_s up to peak_kpa, the
-    patient presses stop there (press=False: never), react_ms later the clinician releases;
-    a fault (kind, at_ms from the ramp start, for_ms or None) goes to the chip meanwhile."""
+    """The hand on the probe. trial(): rest rest_ms, press at a rate up to a peak, the patient
+    presses stop there (press=False: never, the clinician releases at the peak), react_ms
+    later the clinician releases; a fault ({"kind", "at_ms" from the ramp start, "for_ms" or
+    None}) goes to the chip meanwhile."""
 
     def __init__(self, rig, area_cm2_x100=100):
         self.rig = rig
         self.area = area_cm2_x100
 
-    def trial(self, rate_kpa_s, peak_kpa, press=True, fault=None, rest_ms=1000, react_ms=200):
+    def trial(self, rate_x10, peak_x10, press=True, fault=None, rest_ms=1000, react_ms=200):
+        """rate_x10: kPa/s x 10; peak_x10: kPa x 10. The visit's last trial result, if any."""
         rig = self.rig
         now = rig.now_ms()
         start = now + rest_ms
-        rate_x10 = rate_kpa_s * 10
-        peak_x10 = peak_kpa * 10
         peak_at = start + (peak_x10 * 1000 + rate_x10 // 2) // rate_x10
         lift = peak_at + (react_ms if press else 0)
         peak_mg = peak_x10 * self.area * MG_PER_KPA_X10 // 100000
@@ -243,10 +243,9 @@ class Clinician:
             [(now, 0), (start, 0), (peak_at, peak_mg), (lift, peak_mg), (lift + 300, 0)]
         )
         if fault is not None:
-            kind, at_ms, for_ms = fault
-            rig.chip.add_fault(
-                kind, start + at_ms, None if for_ms is None else start + at_ms + for_ms
-            )
+            at = start + fault["at_ms"]
+            for_ms = fault["for_ms"]
+            rig.chip.add_fault(fault["kind"], at, None if for_ms is None else at + for_ms)
         pressed = False
         while rig.now_ms() < lift + 1800:
             if press and not pressed and rig.now_ms() >= peak_at:

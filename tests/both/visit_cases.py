@@ -53,7 +53,7 @@ def _measure_site(rig, hand, peaks, rate=50):
     hand.hold_still()
     shown = []
     for peak in peaks:
-        result = hand.trial(rate, peak)
+        result = hand.trial(rate * 10, peak * 10)
         shown.append(None if result is None else result["ppt_kpa_x10"])
     return shown
 
