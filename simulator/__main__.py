@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from simulator import CASES_DIR, PACKAGE_DIR, QST_REFERENCE, use_firmware
+from simulator import CASES_DIR, PACKAGE_DIR, use_firmware
 from simulator.runtime import DEFAULT_HEAPSIZE, MicroPythonMissing, run_harness
 
 SCENARIOS_DIR = PACKAGE_DIR / "scenarios"

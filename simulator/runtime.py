@@ -161,3 +161,63 @@ def precompiled_dir(source_dir):
     compile_tree(source_dir, out_dir)
     stamp.write_text(fingerprint)
     return out_dir
+
+
+def romfs_image(source_dir):
+    """source_dir as a ROMFS image, as a board holds its firmware in flash (DESIGN 2):
+    `mpremote romfs build` compiles every module with mpy-cross; JSON data rides along.
+    build/romfs/<name>.romfs, rebuilt when a source changes; returns its path."""
+    out = REPO_DIR / "build" / "romfs" / (source_dir.name + ".romfs")
+    sources = sorted(source_dir.rglob("*.py")) + sorted(source_dir.rglob("*.json"))
+    fingerprint = repr([(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sources])
+    stamp = out.with_suffix(".fingerprint")
+    if out.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / ("staging-" + source_dir.name)
+    if staging.exists():
+        shutil.rmtree(staging)
+    for source in sources:  # only the sources: no __pycache__ from CPython in the image
+        target = staging / source.relative_to(source_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    mpremote = Path(sys.executable).parent / "mpremote"
+    subprocess.run(
+        [str(mpremote), "romfs", "-o", str(out), "build", str(staging)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    shutil.rmtree(staging)
+    stamp.write_text(fingerprint)
+    return out
+
+
+_MOUNT_ROMFS = """import sys, vfs
+for _i, _path in enumerate(%r):
+    _f = open(_path, "rb")
+    _image = _f.read()
+    _f.close()
+    vfs.mount(vfs.VfsRom(_image), "/rom%%d" %% _i)
+    sys.path.insert(_i, "/rom%%d" %% _i)
+del _i, _path, _f, _image
+"""
+
+
+def run_from_romfs(code, source_dirs=(FIRMWARE_DIR,), heapsize="256K", args=(), timeout_s=300):
+    """Runs code on micropython with each source dir as a ROMFS image mounted at /rom0,
+    /rom1, ... and first on the module path (nothing else but the port's frozen modules):
+    the firmware runs in place from "flash", its bytecode outside the heap's accounting
+    except the image bytes themselves (read into the heap on the unix port: subtract
+    them, romfs_image(...).stat().st_size, from what is measured)."""
+    images = [str(romfs_image(d)) for d in source_dirs]
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ".frozen"
+    cmd = [micropython_binary(), "-X", "heapsize=" + heapsize, "-c", _MOUNT_ROMFS % images + code]
+    return subprocess.run(
+        cmd + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout_s,
+    )

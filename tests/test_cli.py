@@ -158,7 +158,7 @@ def test_demo_measures_scores_and_recommends(runtime):
     proc = simulator("demo", "--runtime", runtime)
     assert proc.returncode == 0, proc.stderr
     # The bedside visit: the measured local z reaches the dosage rules.
-    assert "upper_trapezius R   147.4 155.2 150.1         150.9   2.6  +2.01  high" in proc.stdout
+    assert "upper_trapezius R   147.6 155.7 150.5         151.3   2.7  +2.01  high" in proc.stdout
     assert '"qst": {"z": 2.01}' in proc.stdout
     for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain", "overrides"):
         assert title in proc.stdout

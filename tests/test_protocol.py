@@ -97,7 +97,7 @@ def _records(n, start_seq=1):
     out = []
     for i in range(n):
         seq = start_seq + i
-        fields = (3, 1, i % 3 + 1, 1, 0, 2000 + i, 2100 + i, 500, 4000)
+        fields = ("upper_trapezius", "L", i % 3 + 1, "stop", 0, 2000 + i, 2100 + i, 500, 4000)
         k = record.encode(buf, 0, record.TYPE_TRIAL, seq, 1, 1000 * seq, None, fields)
         out.append(bytes(buf[:k]))
     return out

@@ -17,9 +17,9 @@ WALL_S = 1_790_000_000
 HEAP = "256K"
 MAX_U32 = 0xFFFFFFFF
 
-END_STOP = ppt.END_NAMES.index("stop")
-TRIAL = (7, record.SIDE_LEFT, 2, END_STOP, 0b10100101, 3125, 3300, 498, 6240)
-SITE = (7, record.SIDE_RIGHT, 3, 2, 0x11, 3050, 87, 163, "high")
+END_STOP = vocab.END_NAMES.index("stop")
+TRIAL = ("infraspinatus", "L", 2, "stop", 0b10100101, 3125, 3300, 498, 6240)
+SITE = ("infraspinatus", "R", "local", 3, 2, 1, None, 3050, 87, None, 163, "high")
 EVENT = (record.EV_TIME_SET, 0, 0, WALL_S)
 CURVE = (12, 0, 100, [0, 50, 101, 65535])
 RESPONSE = ("flare", 40)
@@ -38,17 +38,34 @@ SESSION = (
     "tolerated",
     [1, 6, 0, 1],
 )
-RECOMMENDATION = (
-    "caution",
-    16,
-    5,
-    "superficial",
-    "basic",
-    ["e-stim"],
-    [1, 2],
-    [dosage.RULES[0][0], dosage.RULES[-1][0]],
-    dosage.RULESET,
+
+
+def _plain(value):
+    # as the vectors travel to the harness: JSON (tuples become lists)
+    return json.loads(json.dumps(value))
+
+
+def recommendation_of(raw_case, config=None):
+    return _plain(record.fields(record.TYPE_RECOMMENDATION,
+                                dosage.recommend(case.parse_case(raw_case), config)))  # fmt: skip
+
+
+# A caution case with an adjunct: five reasons (the four dimensions and e-stim)
+RECOMMENDATION = tuple(
+    recommendation_of(
+        {
+            "age": 30,
+            "region": "lower_limb",
+            "recent_exercise": True,
+            "contraindications": ["bleeding_disorder"],
+            "override": ["bleeding_disorder"],
+        }
+    )  # fmt: skip
 )
+RECOMMENDATION_ESTIM = tuple(
+    recommendation_of({"age": 30, "region": "lower_limb", "recent_exercise": True})
+)
+DOSE = (17, 0.16, 5, "superficial", "basic", ["e-stim"])
 
 
 def vector(rtype, fields, seq=1, boot=3, uptime_ms=12_345, wall_s=None):
@@ -58,7 +75,7 @@ def vector(rtype, fields, seq=1, boot=3, uptime_ms=12_345, wall_s=None):
         "boot": boot,
         "uptime_ms": uptime_ms,
         "wall_s": wall_s,
-        "fields": list(fields),
+        "fields": _plain(list(fields)),
     }
 
 
@@ -74,8 +91,8 @@ def case_vectors():
         parsed = case.parse_case(raw)
         code = "P-%04d" % number
         out.append(vector(record.TYPE_SESSION, record.session_fields(code, parsed), number + 1))
-        fields = record.recommendation_fields(dosage.recommend(parsed))
-        out.append(vector(record.TYPE_RECOMMENDATION, fields, number + 1, wall_s=WALL_S))
+        fields = record.fields(record.TYPE_RECOMMENDATION, dosage.recommend(parsed))
+        out.append(vector(record.TYPE_RECOMMENDATION, _plain(fields), number + 1, wall_s=WALL_S))
     return out
 
 
@@ -90,14 +107,23 @@ def all_vectors():
             vector(record.TYPE_RESPONSE, RESPONSE, wall_s=wall),
             vector(record.TYPE_SESSION, SESSION, wall_s=wall),
             vector(record.TYPE_RECOMMENDATION, RECOMMENDATION, wall_s=wall),
+            vector(record.TYPE_RECOMMENDATION, RECOMMENDATION_ESTIM, wall_s=wall),
+            vector(record.TYPE_DOSE, DOSE, wall_s=wall),
         ]
     # Extremes of every header field and of the trial's fields.
     vectors += [
-        vector(record.TYPE_TRIAL, (255, 2, 7, 7, 255, 65535, 65535, 65535, 65535), MAX_U32,
-               0xFFFF, MAX_U32, MAX_U32),
-        vector(record.TYPE_TRIAL, (0, 0, 0, 0, 0, 0, 0, 0, 0), 1, 0, 0, 0),
-        vector(record.TYPE_SITE, (0, 0, 1, 0, 0, None, None, None, None)),
-        vector(record.TYPE_SITE, (1, 1, 3, 3, 0, 65534, 65534, -32767, "low")),
+        vector(record.TYPE_TRIAL, (vocab.SITES[-1], "R", 7, vocab.END_NAMES[-1], 255, 65534,
+                                   65534, 32767, 65534), MAX_U32, 0xFFFF, MAX_U32, MAX_U32),
+        vector(record.TYPE_TRIAL, (None, None, 0, "none", 0, 0, 0, -32767, 0), 1, 0, 0, 0),
+        vector(record.TYPE_TRIAL, ("thenar", "R", 1, "fault", 8, None, 150, None, None)),
+        vector(record.TYPE_SITE, (None, None, None, 0, 0, 0, None, None, None, None, None,
+                                  None)),
+        vector(record.TYPE_SITE, ("thenar", "L", "remote", 3, 3, 0, 65534, None, 65534,
+                                  -32767, None, "low")),
+        vector(record.TYPE_SITE, ("masseter", "L", "local", 6, 0, 6, None, 10005, None, None,
+                                  -141, "low")),
+        vector(record.TYPE_DOSE, (0, None, None, None, None, [])),
+        vector(record.TYPE_DOSE, (MAX_U32, 0.3, 10, "deep", "pistoning", list(vocab.ADJUNCTS))),
         vector(record.TYPE_CURVE, (MAX_U32, 255, 65535, list(range(0, 100 * 600, 600)))),
         vector(record.TYPE_EVENT, (255, 255, MAX_U32, MAX_U32)),
         vector(record.TYPE_RESPONSE, ("none", 0)),
@@ -110,7 +136,8 @@ def all_vectors():
         vector(record.TYPE_CURVE, (7, 1, 10, [65535] * record.CURVE_MAX_SAMPLES),
                wall_s=WALL_S),
         vector(record.TYPE_RECOMMENDATION, ("contraindicated", None, None, None, None, [], None,
-                                            [r[0] for r in dosage.RULES], dosage.RULESET)),
+                                            [], [], [r[0] for r in dosage.RULES],
+                                            dosage.RULESET)),
     ]  # fmt: skip
     return vectors + case_vectors()
 
@@ -138,7 +165,7 @@ def test_every_type_round_trips_byte_identical_on_both_runtimes(encoded):
     assert len(cpython) == len(micropython) == len(vectors)
     for i, (a, b) in enumerate(zip(cpython, micropython, strict=True)):
         assert a == b, "vector %d differs:\n%s\n%s" % (i, a, b)
-    assert {v["type"] for v in vectors} == set(range(1, 8))
+    assert {v["type"] for v in vectors} == set(range(1, 9))
     for v, line in zip(vectors, cpython, strict=True):
         hexdata, text = line.split(" ", 1)
         decoded = json.loads(text)
@@ -160,9 +187,10 @@ def test_trial_layout_is_the_documented_one():
     assert n == 32
     head = struct.unpack_from("<BBBIHII", buf, 0)
     assert head == (record.TYPE_TRIAL, 0x81, 32, 0x01020304, 0x0506, 0x0708090A, WALL_S)
-    site, packed, qc, ppt, peak, rate, duration = struct.unpack_from("<BBBHHHH", buf, 17)
-    assert (site, qc, ppt, peak, rate, duration) == (7, 0b10100101, 3125, 3300, 498, 6240)
-    assert packed == record.SIDE_LEFT | END_STOP << 2 | 2 << 5
+    site, packed, qc, ppt, peak, rate, ramp = struct.unpack_from("<BBBHHhH", buf, 17)
+    assert site == 1 + vocab.SITES.index("infraspinatus")
+    assert (qc, ppt, peak, rate, ramp) == (0b10100101, 3125, 3300, 498, 6240)
+    assert packed == 1 + vocab.SIDES.index("L") | END_STOP << 2 | 2 << 5
     assert struct.unpack_from("<I", buf, 28)[0] == binascii.crc32(bytes(buf[:28]))
 
 
@@ -185,22 +213,30 @@ def test_corrupt_records_are_rejected(runtime):
 
 
 def encode(rtype, fields, wall_s=None, buf=None):
-    buf = bytearray(64) if buf is None else buf
+    buf = bytearray(record.MAX_BYTES) if buf is None else buf
     n = record.encode(buf, 0, rtype, 9, 1, 100, wall_s, tuple(fields))
     return bytes(buf[:n])
 
 
 BAD = [
-    (record.TYPE_TRIAL, (256, 1, 1, 0, 0, 0, 0, 0, 0)),
-    (record.TYPE_TRIAL, (1, 3, 1, 0, 0, 0, 0, 0, 0)),
-    (record.TYPE_TRIAL, (1, 1, 1, 8, 0, 0, 0, 0, 0)),
-    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, 65536, 0, 0, 0)),
-    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, -1, 0, 0, 0)),
-    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, 1.5, 0, 0, 0)),
-    (record.TYPE_TRIAL, (1, True, 1, 0, 0, 0, 0, 0, 0)),
-    (record.TYPE_TRIAL, (1, 1, 1, 0, 0, 0, 0, 0)),
-    (record.TYPE_SITE, (1, 1, 2, 3, 0, 1, 1, 1, None)),
-    (record.TYPE_SITE, (1, 1, 3, 3, 0, 1, 1, 1, "sensitised")),
+    (record.TYPE_TRIAL, ("big_toe",) + TRIAL[1:]),
+    (record.TYPE_TRIAL, (7,) + TRIAL[1:]),  # a site is named, never a bare number
+    (record.TYPE_TRIAL, TRIAL[:1] + ("X",) + TRIAL[2:]),
+    (record.TYPE_TRIAL, TRIAL[:3] + ("stopped",) + TRIAL[4:]),
+    (record.TYPE_TRIAL, TRIAL[:3] + (1,) + TRIAL[4:]),
+    (record.TYPE_TRIAL, TRIAL[:4] + (256,) + TRIAL[5:]),
+    (record.TYPE_TRIAL, TRIAL[:5] + (1.5,) + TRIAL[6:]),
+    (record.TYPE_TRIAL, TRIAL[:5] + (True,) + TRIAL[6:]),
+    (record.TYPE_TRIAL, TRIAL[:2] + (-1,) + TRIAL[3:]),
+    (record.TYPE_TRIAL, TRIAL[:8]),
+    (record.TYPE_SITE, SITE[:3] + (2, 3, 0) + SITE[6:]),  # more valid than trials
+    (record.TYPE_SITE, SITE[:3] + (3, 2, 2) + SITE[6:]),  # valid + censored > trials
+    (record.TYPE_SITE, SITE[:11] + ("sensitised",)),
+    (record.TYPE_SITE, SITE[:2] + ("needled",) + SITE[3:]),
+    (record.TYPE_DOSE, (1, 0.002) + DOSE[2:]),  # rounds to 0 mm x 100: not a gauge
+    (record.TYPE_DOSE, (1, "0.16") + DOSE[2:]),
+    (record.TYPE_DOSE, (1, 0.16, 5, "deeper", "basic", [])),
+    (record.TYPE_DOSE, (-1,) + DOSE[1:]),
     (record.TYPE_SESSION, ("John Smith",) + SESSION[1:]),
     (record.TYPE_SESSION, ("JOHN",) + SESSION[1:]),
     (record.TYPE_SESSION, ("p-0042",) + SESSION[1:]),
@@ -212,16 +248,21 @@ BAD = [
     (record.TYPE_SESSION, SESSION[:6] + (["stress"],) + SESSION[7:]),
     (record.TYPE_SESSION, SESSION[:12] + ([1, 2, 3],)),
     (record.TYPE_RECOMMENDATION, ("fine",) + RECOMMENDATION[1:]),
-    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:7] + (["NO-SUCH-RULE"],) + RECOMMENDATION[8:]),
-    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:8] + ("1999.01-r0",)),
+    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:9] + (["NO-SUCH-RULE"],) + RECOMMENDATION[10:]),
+    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:10] + ("1999.01-r0",)),
     (record.TYPE_RECOMMENDATION, RECOMMENDATION[:6] + ([2, 1],) + RECOMMENDATION[7:]),
+    (record.TYPE_RECOMMENDATION, RECOMMENDATION[:7] + (["gout"],) + RECOMMENDATION[8:]),
+    (
+        record.TYPE_RECOMMENDATION,
+        RECOMMENDATION[:8] + ([{"rule": "NO-SUCH"}],) + RECOMMENDATION[9:],
+    ),  # fmt: skip
     (record.TYPE_CURVE, (1, 0, 100, [])),
     (record.TYPE_CURVE, (1, 0, 100, [0] * 101)),
     (record.TYPE_CURVE, (1, 0, 0, [1])),
     (record.TYPE_RESPONSE, ("great", 1)),
     (record.TYPE_EVENT, (0, 0, 0, 0)),
     (record.TYPE_EVENT, (1, 0, 1 << 32, 0)),
-    (8, (1,)),
+    (9, (1,)),
 ]
 
 
@@ -234,7 +275,7 @@ def test_out_of_range_fields_raise_and_write_nothing(rtype, fields):
 
 
 def test_bad_fields_give_the_same_error_on_both_runtimes():
-    vectors = [vector(t, f) for t, f in BAD if t != 8]
+    vectors = [vector(t, f) for t, f in BAD if t != 9]
     outs = []
     for runtime in RUNTIMES:
         code, out, err = run_harness(
@@ -271,10 +312,11 @@ def test_no_room_in_the_buffer_is_an_error():
 
 
 def test_counters_saturate_instead_of_losing_the_trial():
-    data = encode(record.TYPE_TRIAL, (1, 1, 40, 0, 0, 10, 10, 10, 100_000))
+    data = encode(record.TYPE_TRIAL, ("thenar", "L", 40, "stop", 0, 10, 70000, -40000, 100_000))
     decoded = record.decode(data)
     assert decoded["trial"] == record.TRIAL_MAX
-    assert decoded["duration_ms"] == record.DURATION_MAX_MS
+    assert decoded["ramp_ms"] == record.RAMP_MAX_MS
+    assert decoded["peak_kpa_x10"] == 0xFFFE and decoded["rate_kpa_s_x10"] == -32767
 
 
 def test_decode_at_an_offset_inside_a_larger_buffer():
@@ -295,8 +337,10 @@ def test_another_ruleset_decodes_to_rule_numbers():
     good[at : at + len(other)] = other
     struct.pack_into("<I", good, len(good) - 4, binascii.crc32(bytes(good[:-4])))
     decoded = record.decode(bytes(good))
-    assert decoded["rules"] is None
-    assert decoded["rule_bits"] == [0, len(dosage.RULES) - 1]
+    assert decoded["rules"] is None and decoded["reasons"] is None
+    ids = [rule[0] for rule in dosage.RULES]
+    assert decoded["rule_bits"] == sorted(ids.index(r) for r in RECOMMENDATION[9])
+    assert decoded["reason_rules"] == [ids.index(r["rule"]) for r in RECOMMENDATION[8]]
     assert decoded["ruleset"] == other.decode()
 
 
@@ -308,7 +352,17 @@ PINNED = {
     "FLAGS": ("acute_injury", "recent_illness", "high_stress", "recent_exercise", "chronic"),
     "REGIONS": (
         "head_neck", "shoulder", "thorax", "upper_limb", "lumbar", "hip", "lower_limb",
+        "upper_trapezius",
     ),
+    "SITES": (
+        "thenar", "masseter", "upper_trapezius", "infraspinatus", "middle_deltoid",
+        "cervical_paraspinal", "lumbar_paraspinal", "gluteus_medius", "quadriceps",
+        "tibialis_anterior", "gastrocnemius", "forearm_extensors",
+    ),
+    "SIDES": ("L", "R"),
+    "ROLES": ("local", "remote"),
+    "END_NAMES": ("none", "stop", "release", "ceiling", "saturated", "fault", "abort"),
+    "FLAG_NAMES": ("rate", "short", "saturated", "fault", "censored", "aborted"),
     "CONTRAINDICATIONS": (
         "needle_phobia", "injection_reaction", "lymphedema", "bleeding_disorder",
         "immunodeficiency", "pregnancy_first_trimester",
@@ -323,11 +377,18 @@ PINNED = {
 }  # fmt: skip
 
 
+_INDEXED = ("SITES", "REGIONS", "END_NAMES")  # stored as an index, not a bitmask
+
+
 def test_vocabularies_only_grow_at_the_end():
     for name, old in PINNED.items():
         now = getattr(vocab, name)
         assert tuple(now[: len(old)]) == old, name
-        assert len(now) <= 8, name + ": one byte of bitmask"
+        if name not in _INDEXED:
+            assert len(now) <= 8, name + ": one byte of bitmask"
+    assert len(vocab.SITES) == len(vocab.SITE_REGIONS) < 255
+    assert all(region in vocab.REGIONS for region in vocab.SITE_REGIONS)
+    assert len(vocab.END_NAMES) <= record.END_MAX + 1 and len(vocab.SIDES) <= 3
 
 
 def test_rule_mask_fits_and_the_table_order_matches_the_ruleset():
@@ -351,13 +412,13 @@ def test_rule_mask_fits_and_the_table_order_matches_the_ruleset():
 
 
 def test_the_trial_codes_of_the_trial_engine_fit_their_bits():
-    # record stores ppt's end code and QC flags as is: they must keep fitting.
-    assert len(ppt.END_NAMES) <= record.END_MAX + 1
-    assert len(ppt.FLAG_NAMES) <= 8
-    for end in range(len(ppt.END_NAMES)):
-        fields = (3, record.SIDE_RIGHT, 3, end, (1 << len(ppt.FLAG_NAMES)) - 1, 1, 2, 3, 4)
+    # record stores ppt's end and QC flags: they must keep fitting.
+    assert ppt.END_NAMES is vocab.END_NAMES and ppt.FLAG_NAMES is vocab.FLAG_NAMES
+    assert len(vocab.FLAG_NAMES) <= 8
+    for end in vocab.END_NAMES:
+        fields = ("thenar", "R", 3, end, (1 << len(vocab.FLAG_NAMES)) - 1, 1, 2, 3, 4)
         decoded = record.decode(encode(record.TYPE_TRIAL, fields))
-        assert (decoded["end"], decoded["qc"]) == (end, fields[4])
+        assert (decoded["end"], decoded["flags"]) == (end, fields[4])
 
 
 def encoded_into(fill, v):
@@ -378,7 +439,7 @@ def test_encode_writes_every_byte_of_its_record():
         round_trip = dict(v, fields=list(record.fields_of(record.decode(over_aa))))
         assert encoded_into(0xAA, round_trip) == over_aa
         types.add(v["type"])
-    assert types == set(range(1, 8))
+    assert types == set(range(1, 9))
 
 
 def with_good_crc(data):
@@ -398,14 +459,44 @@ def test_a_reserved_header_bit_is_rejected_even_with_a_good_crc(bit):
 
 
 def test_a_site_with_more_valid_trials_than_trials_is_rejected_even_with_a_good_crc():
-    good = encode(record.TYPE_SITE, (7, 1, 3, 3, 0, 3050, 87, 163, "high"))
-    offset = record.HEADER_BYTES + 3  # site, side, trials, then valid
+    good = encode(record.TYPE_SITE, SITE[:3] + (3, 3, 0) + SITE[6:])
+    offset = record.HEADER_BYTES + 3  # site, side | role, trials, then valid
     assert good[offset] == 3
-    assert record.decode(good)["valid"] == 3  # valid == trials is fine
+    assert record.decode(good)["n_valid"] == 3  # valid == trials is fine
     data = bytearray(good)
     data[offset] = 4
     with pytest.raises(record.RecordError):
         record.decode(with_good_crc(data))
+    data = bytearray(good)
+    data[offset + 1] = 1  # 3 valid + 1 censored of 3
+    with pytest.raises(record.RecordError):
+        record.decode(with_good_crc(data))
+
+
+@pytest.mark.parametrize("bit", [4, 5, 6, 7])
+def test_a_site_with_a_reserved_bit_set_is_rejected_even_with_a_good_crc(bit):
+    data = bytearray(encode(record.TYPE_SITE, SITE))
+    data[record.HEADER_BYTES + 1] |= 1 << bit
+    with pytest.raises(record.RecordError):
+        record.decode(with_good_crc(data))
+
+
+def test_a_dose_half_given_is_rejected_even_with_a_good_crc():
+    good = encode(record.TYPE_DOSE, DOSE)
+    data = bytearray(good)
+    data[record.HEADER_BYTES + 5] = 0  # needles 0 (none) with a gauge and a depth
+    with pytest.raises(record.RecordError):
+        record.decode(with_good_crc(data))
+
+
+def test_the_reasons_come_back_in_words():
+    decoded = record.decode(encode(record.TYPE_RECOMMENDATION, RECOMMENDATION_ESTIM,
+                                   buf=bytearray(record.MAX_BYTES)))  # fmt: skip
+    assert [r["dimension"] for r in decoded["reasons"]] == [
+        "gauge_mm", "needles", "depth", "manipulation", "e-stim",
+    ]  # fmt: skip
+    assert decoded["reasons"] == RECOMMENDATION_ESTIM[8]
+    assert decoded["reasons"][1]["text"] == "5 needles: light, after hard exercise"
 
 
 def test_an_override_of_an_absent_contraindication_is_rejected_even_with_a_good_crc():
@@ -427,7 +518,8 @@ def test_sizes_follow_the_struct_formats():
     assert record.size(record.TYPE_CURVE, WALL_S, full_curve) == record.MAX_BYTES == 229
     assert record.MAX_BYTES <= 244
     assert record.size(record.TYPE_EVENT, WALL_S, EVENT) == record.EVENT_MAX_BYTES == 31
-    assert record.size(record.TYPE_SITE, None, SITE) == 13 + 12 + 4
+    assert record.size(record.TYPE_SITE, None, SITE) == 13 + 16 + 4
+    assert record.size(record.TYPE_DOSE, None, DOSE) == 13 + 9 + 4
     assert record.size(record.TYPE_SESSION, None, SESSION) == 13 + 1 + len(SESSION[0]) + 17 + 4
     for v in all_vectors():
         n = record.size(v["type"], v["wall_s"], tuple(v["fields"]))
@@ -446,15 +538,10 @@ def test_a_length_beyond_the_types_largest_is_rejected():
 
 
 def test_session_fields_name_each_overridden_contraindication():
-    base = case.parse_case(
-        {"age": 40, "sex": "F", "contraindications": ["needle_phobia"], "override": True}
-    )
-    fields = record.session_fields("P-1", base)
-    assert fields[FIELD_OVERRIDES] == ["needle_phobia"]
-    named = dict(base, overrides=())  # ruleset r2: the case names each override
-    assert record.session_fields("P-1", named)[FIELD_OVERRIDES] == []
-    plain = dict(base, override=False)
-    assert record.session_fields("P-1", plain)[FIELD_OVERRIDES] == []
+    raw = {"age": 40, "sex": "F", "contraindications": ["needle_phobia", "lymphedema"]}
+    fields = record.session_fields("P-1", case.parse_case(dict(raw, override=["lymphedema"])))
+    assert fields[FIELD_OVERRIDES] == ["lymphedema"]
+    assert record.session_fields("P-1", case.parse_case(raw))[FIELD_OVERRIDES] == []
 
 
 FIELD_OVERRIDES = record.FIELDS[record.TYPE_SESSION].index("overrides")

@@ -14,7 +14,7 @@ from simulator.runtime import run_micropython
 
 MP_DIR = Path(__file__).resolve().parent / "mp"
 WALL_S = 1_790_000_000
-TRIAL = (3, 1, 1, 0, 0, 3000, 3100, 500, 7000)
+TRIAL = ("upper_trapezius", "L", 1, "none", 0, 3000, 3100, 500, 7000)
 START = ("P-0007", 40, "F", [], [], [], [], None, None, None, None, None, None)
 BLE_PAYLOAD = 244  # MTU 247 - 3
 # Both tiers: flushes into journal slots, and straight into segments (the old layout).
@@ -35,7 +35,7 @@ def reboot(st, root, **kw):
 
 
 def trial(st, n=1, t=2000):
-    fields = (3, 1, n % 16, 0, 0, 3000 + n, 3100, 500, 7000)
+    fields = ("upper_trapezius", "L", n % 16, "none", 0, 3000 + n, 3100, 500, 7000)
     return st.append(record.TYPE_TRIAL, t + n, WALL_S, fields)
 
 
@@ -377,7 +377,7 @@ def test_bad_records_are_refused_before_a_seq_is_used(tmp_path):
     st = opened(tmp_path / "log")
     before = st.next_seq
     with pytest.raises(record.RecordError):
-        st.append(record.TYPE_TRIAL, 1, None, (3, 5, 1, 0, 0, 1, 1, 1, 1))
+        st.append(record.TYPE_TRIAL, 1, None, ("upper_trapezius", "X", 1, "none", 0, 1, 1, 1, 1))
     assert st.next_seq == before
     assert st.stats()["buffered"] == 0
 

@@ -8,6 +8,8 @@ import vfs
 from fake_flash import FakeFlash
 
 from core import dosage, record, store
+from core.vocab import SIDES
+from core.vocab import SITES as SITE_NAMES
 from drivers import flashfs
 
 MNT = "/bench"
@@ -18,6 +20,9 @@ SITES = 6
 TRIALS = 3
 WALL_S = 1_790_000_000
 BLE_PAYLOAD = 244  # MTU 247 - 3
+
+
+TRIAL_FIELDS = ("masseter", "L", 1, "stop", 0, 2950, 3010, 497, 6100)
 
 
 def fresh(**kw):
@@ -62,13 +67,44 @@ def session(st, clock, number, policy):
         st.flush()
     for site in range(SITES):
         for n in range(1, TRIALS + 1):
-            put(record.TYPE_TRIAL, (site, 1 + site % 2, n, 0, 0, 2950 + n, 3010, 497, 6100))
+            put(
+                record.TYPE_TRIAL,
+                (SITE_NAMES[site], SIDES[site % 2], n, "stop", 0, 2950 + n, 3010, 497, 6100),
+            )
             if policy == "trial":
                 st.flush()
-        put(record.TYPE_SITE, (site, 1 + site % 2, TRIALS, TRIALS, 0, 2952, 41, 130, "high"))
+        put(
+            record.TYPE_SITE,
+            (
+                SITE_NAMES[site],
+                SIDES[site % 2],
+                "local",
+                TRIALS,
+                TRIALS,
+                0,
+                2952,
+                None,
+                41,
+                130,
+                None,
+                "high",
+            ),
+        )
     put(
         record.TYPE_RECOMMENDATION,
-        ("caution", 16, 5, "superficial", "basic", [], [1, 2], [], dosage.RULESET),
+        (
+            "caution",
+            0.16,
+            5,
+            "superficial",
+            "basic",
+            [],
+            [1, 2],
+            [],
+            [{"rule": None}] * 4,
+            [],
+            dosage.RULESET,
+        ),
     )
     put(record.TYPE_RESPONSE, ("tolerated", start))
     put(record.TYPE_EVENT, (record.EV_OVERRIDE, 0, start, 0))
@@ -169,7 +205,7 @@ def read_throughput(st):
 
 def heap_per_append(wall_s):
     flash, st = fresh()
-    fields = (2, 1, 1, 0, 0, 2950, 3010, 497, 6100)
+    fields = TRIAL_FIELDS
     worst = 0
     total = 0
     rounds = 20
@@ -192,8 +228,8 @@ worst, mean = heap_per_append(WALL_S)
 worst_nowall, _ = heap_per_append(None)
 fill.update(
     {
-        "trial_bytes": record.size(record.TYPE_TRIAL, WALL_S, (0, 0, 0, 0, 0, 0, 0, 0, 0)),
-        "trial_bytes_no_clock": record.size(record.TYPE_TRIAL, None, (0, 0, 0, 0, 0, 0, 0, 0, 0)),
+        "trial_bytes": record.size(record.TYPE_TRIAL, WALL_S, TRIAL_FIELDS),
+        "trial_bytes_no_clock": record.size(record.TYPE_TRIAL, None, TRIAL_FIELDS),
         "erases_trial": erases_per_trial("trial"),
         "erases_trial_segments": erases_per_trial("trial", journal_slots=0),
         "erases_session": erases_per_trial("session"),

@@ -82,7 +82,7 @@ class SpanWizard:
         self.zero = Zero()
         self.state = WAITING
         self.message = None
-        self.result = None
+        self.result = {}  # the calibration, once DONE
         self.mass_g = 0
         self.cal_id = 0
         self._t_limit = 0
@@ -92,7 +92,7 @@ class SpanWizard:
         self.mass_g = mass_g
         self.cal_id = cal_id
         self.message = None
-        self.result = None
+        self.result = {}
         self.state = ZEROING
         self.zero.start(t_ms, self.scale.still_counts())
 

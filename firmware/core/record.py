@@ -877,11 +877,6 @@ def session_fields(code, case):
     if history is not None and history["last_dose"] is not None:
         last_dose = list(history["last_dose"])
     z = case["qst_z"]
-    overrides = case.get("overrides")
-    if overrides is None:
-        # A case from before ruleset r2 has one flag that overrides every contraindication
-        # it names; from r2 on, case["overrides"] names each overridden one.
-        overrides = case["contraindications"] if case["override"] else ()
     return (
         code,
         case["age"],
@@ -889,7 +884,7 @@ def session_fields(code, case):
         list(case["conditions"]),
         list(case["flags"]),
         list(case["contraindications"]),
-        list(overrides),
+        list(case["overrides"]),
         case["region"],
         None if z is None else int(round(z * 100)),
         case["qst_category"],

@@ -12,25 +12,26 @@ from core.vocab import QST_HIGH_Z_X100, QST_LOW_Z_X100
 
 _VERSION = const(1)
 
-# (name, low, high, default). The measurement defaults are DFNS's (DESIGN 3) and equal the
-# trial engine's own defaults (core.ppt; a test keeps them equal).
+# (name, low, high); each default is the class attribute of the same name below. The
+# measurement defaults are DFNS's (DESIGN 3) and equal the trial engine's own defaults
+# (core.ppt; a test keeps them equal).
 FIELDS = (
-    ("target_kpa_s_x10", 100, 1000, 500),  # ramp rate target: 50 kPa/s
-    ("tolerance_pct", 5, 50, 20),  # +-20 % around the target is "on target"
-    ("onset_kpa_x10", 20, 500, 100),  # a trial starts above 10 kPa
-    ("ceiling_kpa_x10", 1000, 20000, 10000),  # safety ceiling 1000 kPa: the trial is censored
-    ("trials_per_site", 1, 6, 3),
-    ("min_valid", 1, 6, 2),  # valid trials a site value needs
-    ("repeats_max", 0, 6, 3),  # extra trials after QC failures, per site
-    ("area_cm2_x100", 10, 1000, 100),  # probe area: 1 cm2
-    ("unit", 0, 3, 0),  # index into core.scale.UNITS: kPa
-    ("qst_high_z_x100", 50, 300, QST_HIGH_Z_X100),  # sensitised ("high"): core.vocab
-    ("qst_low_z_x100", -400, -100, QST_LOW_Z_X100),  # robust ("low"): docs/dosage-rules.md
-    ("aftercare_ice", 0, 1, 0),  # 0: no ice for 24 h (seed 002); 1: ice may help (seed 004)
-    ("cal_id", 0, 65535, 0),  # 0: never calibrated
-    ("span_counts", -8388608, 8388607, 0),
-    ("span_mass_g", 0, 20000, 0),
-    ("cal_wall_s", 0, 0x7FFFFFFF, 0),  # when it was calibrated (Unix s; 0 unknown)
+    ("target_kpa_s_x10", 100, 1000),
+    ("tolerance_pct", 5, 50),
+    ("onset_kpa_x10", 20, 500),
+    ("ceiling_kpa_x10", 1000, 20000),
+    ("trials_per_site", 1, 6),
+    ("min_valid", 1, 6),
+    ("repeats_max", 0, 6),
+    ("area_cm2_x100", 10, 1000),
+    ("unit", 0, 3),
+    ("qst_high_z_x100", 50, 300),
+    ("qst_low_z_x100", -400, -100),
+    ("aftercare_ice", 0, 1),
+    ("cal_id", 0, 65535),
+    ("span_counts", -8388608, 8388607),
+    ("span_mass_g", 0, 20000),
+    ("cal_wall_s", 0, 0x7FFFFFFF),
 )
 _FORMAT = "<B%di" % len(FIELDS)
 _FILE_BYTES = struct.calcsize(_FORMAT) + atomic.OVERHEAD_BYTES
@@ -42,13 +43,35 @@ class SettingsError(ValueError):
 
 
 class Settings:
+    # The defaults (a new unit, or a settings file that is missing or damaged).
+    target_kpa_s_x10 = 500  # ramp rate target: 50 kPa/s
+    tolerance_pct = 20  # +-20 % around the target is "on target"
+    onset_kpa_x10 = 100  # a trial starts above 10 kPa
+    ceiling_kpa_x10 = 10000  # safety ceiling 1000 kPa: the trial is censored
+    trials_per_site = 3
+    min_valid = 2  # valid trials a site value needs
+    repeats_max = 3  # extra trials after QC failures, per site
+    area_cm2_x100 = 100  # probe area: 1 cm2
+    unit = 0  # index into core.scale.UNITS: kPa
+    qst_high_z_x100 = QST_HIGH_Z_X100  # sensitised ("high"): core.vocab
+    qst_low_z_x100 = QST_LOW_Z_X100  # robust ("low"): docs/dosage-rules.md
+    aftercare_ice = 0  # 0: no ice for 24 h (seed 002); 1: ice may help (seed 004)
+    cal_id = 0  # 0: never calibrated
+    span_counts = 0
+    span_mass_g = 0
+    cal_wall_s = 0  # when it was calibrated (Unix s; 0 unknown)
+
     def __init__(self):
-        for name, _low, _high, default in FIELDS:
-            setattr(self, name, default)
+        self.reset()
+
+    def reset(self):
+        """Every value back to its default."""
+        for field in FIELDS:
+            setattr(self, field[0], getattr(Settings, field[0]))
 
     def set(self, name, value):
         """Sets one value, or raises SettingsError naming the allowed range."""
-        for field, low, high, _default in FIELDS:
+        for field, low, high in FIELDS:
             if field == name:
                 if type(value) is not int or not low <= value <= high:
                     raise SettingsError("%s: a whole number from %d to %d" % (name, low, high))
@@ -82,7 +105,7 @@ class Settings:
         try:
             self.check()
         except SettingsError:
-            self.__init__()
+            self.reset()
             return False
         return True
 

@@ -113,7 +113,7 @@ class Visit:
         self._reset_visit()
 
     def _reset_visit(self):
-        self.patient = None
+        self.patient = {}  # empty: no visit open
         self.sites = ()
         self.site_index = 0
         self.trials = []  # results of this site's trials, in order
@@ -121,11 +121,11 @@ class Visit:
         self.site_results = []
         self.comparison = None
         self.case = None
-        self.recommendation = None
-        self.dose = None
+        self.recommendation = {}  # empty until the sites are measured
+        self.dose = {}
         self.session_seq = 0
         self.recommendation_seq = 0
-        self.patient_update = None
+        self.patient_update = {}  # the patient list's entry after the dose is stored
 
     @property
     def cue(self):
@@ -395,7 +395,7 @@ class Visit:
         return True
 
     def _trial_done(self, t_ms, finishing=False):
-        site, side, _role = self.site()
+        site, side, _role = self.sites[self.site_index]
         result = self.trial.result()
         self.trial_number += 1
         result["site"] = site
@@ -446,7 +446,7 @@ class Visit:
         )
 
     def _site_done(self, t_ms):
-        site, side, role = self.site()
+        site, side, role = self.sites[self.site_index]
         summary = ppt.site_summary(self.trials, self.settings.min_valid)
         if not self.trials:
             why = self.message
@@ -664,10 +664,13 @@ def check_given(recommended, dose):
             return dict(_NO_DOSE)
         raise ValueError("No dose was recommended: record no needling")
     top = rungs_of_dose(recommended)
+    if top is None:
+        raise ValueError("No dose was recommended: record no needling")
     if dose is None:
-        given = dose_of_rungs(top, recommended["adjuncts"])
-        return given
+        return dose_of_rungs(top, recommended["adjuncts"])
     rungs = rungs_of_dose(dose)
+    if rungs is None:
+        raise ValueError("dose: gauge, needles, depth and manipulation, or no needling")
     names = ("gauge", "needles", "depth", "manipulation")
     for i in range(4):
         low = NEEDLES_MIN if i == 1 else 0

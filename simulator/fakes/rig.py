@@ -149,7 +149,7 @@ def storage_root(name="log", flash=None, blocks=_FLASH_BLOCKS):
 
     if flash is None:
         flash = FakeFlash(block_size=4096, block_count=blocks)
-        vfs.VfsLfs2.mkfs(flash)
+        vfs.VfsLfs2.mkfs(flash)  # pyright: ignore[reportArgumentType] (the block protocol)
     flashfs.mount(flashfs.Fence(flash), "/flash")
     return "/flash/" + name, flash
 
@@ -180,7 +180,8 @@ class VisitRig(Rig):
 
         Rig.__init__(self, **kw)
         self.settings = s = settings_mod.Settings()
-        for name in settings or {}:
+        settings = settings or {}
+        for name in settings:
             s.set(name, settings[name])
         if calibrated:
             mass_g = 2000

@@ -145,7 +145,7 @@ def measure(plan, write):
 
 
 def _recommendation(result):
-    if result is None:
+    if not result:
         return None
     keep = ("status", "gauge_mm", "needles", "depth", "manipulation", "adjuncts", "rules")
     return {key: result[key] for key in keep}

@@ -29,7 +29,7 @@ def _trials(n):
     buf = bytearray(record.MAX_BYTES)
     out = []
     for i in range(n):
-        fields = (3, 1, i % 3 + 1, 1, 0, 2000 + i, 2100 + i, 500, 4000)
+        fields = ("upper_trapezius", "L", i % 3 + 1, "stop", 0, 2000 + i, 2100 + i, 500, 4000)
         k = record.encode(buf, 0, record.TYPE_TRIAL, i + 1, 1, 1000 * (i + 1), None, fields)
         out.append(bytes(buf[:k]))
     return out
@@ -85,10 +85,10 @@ def patients():
     }
     msg = protocol.patient_list([entry], 1796083200)
     rx = protocol.PatientListReceiver()
-    result = None
-    for chunk in protocol.patient_chunks(msg, 7):
-        result = rx.write(chunk)
-    time_s, parsed = result
+    chunks = protocol.patient_chunks(msg, 7)
+    for chunk in chunks[:-1]:
+        assert rx.write(chunk) is None
+    time_s, parsed = rx.write(chunks[-1]) or (0, [])
     out = parsed[0]
     for key in out:
         if type(out[key]) is tuple:

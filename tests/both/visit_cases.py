@@ -95,7 +95,7 @@ def whole_visit():
             )
         },
         "dose": v.dose,
-        "update": {"sessions": update["sessions"], "last_dose": list(update["last_dose"])},
+        "update": {"sessions": update["sessions"], "last_dose": list(update["last_dose"] or ())},
         "records": _records(rig),
     }
     v.finish(rig.now_ms())

@@ -24,7 +24,9 @@ def fresh(blocks, block_size=512):
 
 
 def trial(st, t, n):
-    return st.append(record.TYPE_TRIAL, t, None, (1, 1, n % 16, 0, 0, 3000 + n, 3100, 500, 8000))
+    return st.append(
+        record.TYPE_TRIAL, t, None, ("thenar", "L", n % 16, "none", 0, 3000 + n, 3100, 500, 8000)
+    )
 
 
 def start(st, t, n):
@@ -139,7 +141,7 @@ def case_bit_flip():
     target = marks[9]
     buf = bytearray(64)
     length = record.encode(buf, 0, record.TYPE_TRIAL, target, st.boot, 1009, None,
-                           (1, 1, 9, 0, 0, 3009, 3100, 500, 8000))  # fmt: skip
+                           ("thenar", "L", 9, "none", 0, 3009, 3100, 500, 8000))  # fmt: skip
     needle = bytes(buf[:length])
     image = flash.image()
     at = image.find(needle)

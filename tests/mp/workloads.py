@@ -5,6 +5,7 @@ import vfs
 from fake_flash import FakeFlash
 
 from core import dosage, record, store
+from core.vocab import SIDES, SITES
 from drivers import flashfs
 
 WALL_S = 1_790_000_000
@@ -101,7 +102,17 @@ def session(st, ctx, number, sites=2, trials=3, curves=False):
                 st,
                 ctx,
                 record.TYPE_TRIAL,
-                (site, 1 + site % 2, n, 0, 0, 2500 + number + n, 2600, 500, 9000 + n),
+                (
+                    SITES[site],
+                    SIDES[site % 2],
+                    n,
+                    "stop",
+                    0,
+                    2500 + number + n,
+                    2600,
+                    500,
+                    9000 + n,
+                ),
             )
             if curves:
                 samples = [(i * 37 + n) % 4000 for i in range(40)]
@@ -111,13 +122,38 @@ def session(st, ctx, number, sites=2, trials=3, curves=False):
             st,
             ctx,
             record.TYPE_SITE,
-            (site, 1 + site % 2, trials, trials, 0, 2502, 41, 130, "high"),
+            (
+                SITES[site],
+                SIDES[site % 2],
+                "local",
+                trials,
+                trials,
+                0,
+                2502,
+                None,
+                41,
+                130,
+                None,
+                "high",
+            ),
         )
     put(
         st,
         ctx,
         record.TYPE_RECOMMENDATION,
-        ("caution", 16, 5, "superficial", "basic", [], [1, 2], [], dosage.RULESET),
+        (
+            "caution",
+            0.16,
+            5,
+            "superficial",
+            "basic",
+            [],
+            [1, 2],
+            [],
+            [{"rule": None}] * 4,
+            [],
+            dosage.RULESET,
+        ),
     )
     put(st, ctx, record.TYPE_RESPONSE, ("tolerated", start))
     flush(st, ctx)  # session end
