@@ -195,6 +195,7 @@ class VisitRig(Rig):
             self.store, s, reference_table(), cell_counts_per_kg=self.chip.counts_per_kg
         )
         self.stop = False  # the patient's button, pressed until the next sample takes it
+        self.states = [self.visit.state]  # every state the visit went through, in order
 
     def sample(self):
         """One conversion into the visit, as the app's sampling task passes it on."""
@@ -207,6 +208,8 @@ class VisitRig(Rig):
             stop = self.stop
             self.stop = False
             self.visit.sample(t_ms, counts, stop)
+        if self.visit.state != self.states[-1]:
+            self.states.append(self.visit.state)
         return t_ms
 
     def now_ms(self):
@@ -252,7 +255,7 @@ class Clinician:
             if press and not pressed and rig.now_ms() >= peak_at:
                 rig.stop = pressed = True
             rig.sample()
-        return rig.visit.trials[-1] if rig.visit.trials else None
+        return rig.visit.trials[-1] if rig.visit.trials else {}
 
     def hold_still(self, ms=1500):
         """The probe in the air, still: the unit zeroes."""
