@@ -1,6 +1,13 @@
 """The bedside visit (core.visit): whole visits on the rig, their screens' data and records."""
 
+import re
+from pathlib import Path
+
 import pytest
+
+from simulator.runtime import run_micropython
+
+MP_DIR = Path(__file__).resolve().parent / "mp"
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +152,15 @@ def test_the_dose_given_may_be_lower_never_higher(both_runtimes):
     assert out["given"] is True and out["state"] == "done"
     assert out["stored"] == [5, "superficial", out["recommendation_seq"]]
     assert out["update"] == [3, 5, 0, 0]
+
+
+def test_a_power_cut_at_any_flash_operation_of_a_visit_loses_no_saved_trial():
+    # micropython only: the real LittleFS on a simulated NOR flash (tests/mp/visit_powerloss.py)
+    proc = run_micropython(script=MP_DIR / "visit_powerloss.py", heapsize="16M")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = re.search(r"^ops=(\d+) cuts=(\d+) failures=(\d+)$", proc.stdout, re.M)
+    assert summary, proc.stdout[-2000:]
+    ops, cuts, failures = (int(g) for g in summary.groups())
+    fails = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+    assert failures == 0 and not fails, fails
+    assert ops >= 30 and cuts == 2 * ops  # every operation, clean and torn

@@ -14,6 +14,7 @@ from micropython import const
 
 from core import calibration, case, dosage, ppt, qst, record
 from core.scale import Scale
+from core.store import StoreError
 from core.vocab import (
     ADJUNCTS,
     CONTRAINDICATIONS,
@@ -561,7 +562,7 @@ class Visit:
         the store's RAM batch and the visit waits (STORAGE) until storage_recovered()."""
         try:
             self.store.flush()
-        except Exception as err:  # core.store.StoreError: say it, keep the data
+        except StoreError as err:  # say it on the screen; the records wait in RAM
             self.message = str(err)
             self._resume = next_state
             self.state = STORAGE
