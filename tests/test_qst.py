@@ -296,3 +296,16 @@ def test_same_z_scores_on_both_runtimes(both_runtimes, table):
         for ppt_x10, z_x100 in zip(range(50, 20000, 97), zs, strict=True):
             z = (row["mean_log10"] - math.log10(ppt_x10 / 10)) / row["sd_log10"] * 100
             assert z_x100 == math.floor(abs(z) + 0.5) * (1 if z >= 0 else -1), (row_id, ppt_x10)
+
+
+def test_a_censored_site_whose_bound_is_exactly_at_the_low_cut_off_gets_its_category(table):
+    # The bound z_max is an upper bound on z: at the cut-off itself the site is "low" for
+    # certain (the edge is inclusive, as for a measured z); one hundredth short, not settled.
+    bound = qst.score(table, "infraspinatus", "M", 35, None, ppt_min_kpa_x10=9400)
+    zmax = bound["z_max_x100"]
+    at = qst.score(table, "infraspinatus", "M", 35, None, low_x100=zmax, ppt_min_kpa_x10=9400)
+    assert at["category"] == "low" and at["z"] is None and at["z_max_x100"] == zmax
+    short = qst.score(
+        table, "infraspinatus", "M", 35, None, low_x100=zmax - 1, ppt_min_kpa_x10=9400
+    )
+    assert short["category"] is None

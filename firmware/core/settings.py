@@ -75,8 +75,13 @@ class Settings:
             if field == name:
                 if type(value) is not int or not low <= value <= high:
                     raise SettingsError("%s: a whole number from %d to %d" % (name, low, high))
+                old = getattr(self, name)
                 setattr(self, name, value)
-                self.check()
+                try:
+                    self.check()
+                except SettingsError:
+                    setattr(self, name, old)  # nothing refused is kept
+                    raise
                 return
         raise SettingsError("unknown setting %s" % name)
 
