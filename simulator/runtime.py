@@ -193,10 +193,13 @@ def romfs_image(source_dir):
     return out
 
 
-_MOUNT_ROMFS = """import sys, vfs
+# Each image is read into a buffer of its exact size (f.read() would grow one as it reads,
+# needing twice the image for a moment: heap no board spends, since its image is in flash).
+_MOUNT_ROMFS = """import os, sys, vfs
 for _i, _path in enumerate(%r):
+    _image = bytearray(os.stat(_path)[6])
     _f = open(_path, "rb")
-    _image = _f.read()
+    _f.readinto(_image)
     _f.close()
     vfs.mount(vfs.VfsRom(_image), "/rom%%d" %% _i)
     sys.path.insert(_i, "/rom%%d" %% _i)
