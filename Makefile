@@ -28,7 +28,8 @@ bench: $(STAMP)
 # The store's exhaustive sweeps (make test runs bounded ones): a power cut at every flash
 # operation of every store workload, clean and torn, and a second cut at every operation
 # of every recovery; a transient device error (raised and returned) at every block device
-# call, or one call in k where a workload makes more than 5000. Takes about 20 minutes.
+# call, or one call in k where a workload makes more than 5000. Takes about 20 minutes
+# on two cores.
 powerloss: $(STAMP)
 	ALGODOSE_POWERLOSS=full $(PY) -m pytest -q tests/test_powerloss.py
 

@@ -6,13 +6,15 @@
 # - Two tiers, because LittleFS copies a file's partial last block on every commit (about
 #   one erase per flush into a growing file) while a small file lives inside its
 #   directory's metadata log (a commit there costs a fraction of an erase):
-#   * the journal: a ring of small slot files (J<d>/<n>). A flush that fits in a slot
-#     rewrites the next free one with the batch: one metadata commit.
-#   * segments (L<first seq>): when the ring is used up, or a batch is too big for a slot,
-#     the journal's records and the batch are appended to a segment in one commit (the
-#     consolidation), and the slots become free. Records at or below the segments' last
-#     seq in a slot are stale copies and are ignored.
-#   LittleFS commits a file on close, so every flush is all or nothing.
+#   * the journal: a ring of small slot files (J<d>/<n>). A flush rewrites the next free
+#     slot with the batch (several slots, split at record boundaries, for a larger one):
+#     one metadata commit per slot.
+#   * segments (L<first seq>): when the ring is used up, or a record is too big for a
+#     slot, the journal's records and the batch are appended to a segment in one commit
+#     (the consolidation), and the slots become free. Records at or below the segments'
+#     last seq in a slot are stale copies and are ignored.
+#   LittleFS commits a file on close, so every write is all or nothing, and the records
+#   on flash are always a gap-free run of those appended.
 # - Sequence numbers are leased: the state file always holds a seq above every one handed
 #   out, so a power cut never leads to a seq being used twice.
 # - Only whole segments the host has acknowledged are deleted, oldest first, only when
