@@ -218,7 +218,7 @@ WORKLOADS = {
         body_rotation,
     ),
     "ack": Workload(
-        "ack", 512, 20, {"buf_bytes": 512, "segment_bytes": 512, "session_bytes": 1024,
+        "ack", 512, 22, {"buf_bytes": 512, "segment_bytes": 512, "session_bytes": 1024,
                          "reserve_bytes": 2048, "journal_slots": 4},
         body_ack,
     ),
