@@ -1,4 +1,4 @@
-"""Laptop side of AlgoDose (CPython only): BLE and USB sync, SQLite store, export, reports.
-
-Empty so far: the sync issue builds it on the device's record store (DESIGN §6).
-"""
+"""Laptop side of AlgoDose (CPython only): `python -m host_sync scan | pair | pull | status |
+set-time | patients push FILE` over BLE into SQLite (docs/protocol.md). It imports the
+firmware's `core` (record, protocol) as an installed package: one wire format, one record
+format, shared with the device."""

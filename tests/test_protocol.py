@@ -104,7 +104,8 @@ def _records(n, start_seq=1):
 
 
 class _FakeStore:
-    """read_into over a list of raw records (the store's contract: whole records only)."""
+    """read_into over a list of raw records (the store's contract: whole records only, and
+    next seq 0 when no record in the range is left, as core.store.Store.read_into)."""
 
     def __init__(self, raws):
         self.raws = raws
@@ -113,17 +114,15 @@ class _FakeStore:
     def read_into(self, buf, from_seq, to_seq):
         self.calls += 1
         used = 0
-        nxt = from_seq
         for raw in self.raws:
             seq = record.seq_of(raw, 0)
-            if seq < from_seq or seq > to_seq:
+            if seq < max(from_seq, 1) or seq > to_seq:
                 continue
             if used + len(raw) > len(buf):
-                break
+                return used, seq  # the next call starts at the record that did not fit
             buf[used : used + len(raw)] = raw
             used += len(raw)
-            nxt = seq + 1
-        return used, nxt
+        return used, 0
 
 
 def _stream(raws, low=1, high=protocol.SEQ_MAX, payload_max=244):
@@ -202,6 +201,18 @@ def test_counter_wraps_after_255():
     for frame in frames:
         got.extend(rx.feed(frame))
     assert len(got) == 3000
+
+
+def test_the_stream_ends_when_the_store_says_none_is_left():
+    # The real store answers next seq 0 at the end; reading on from 0 would start over at
+    # the oldest record and stream for ever.
+    fake = _FakeStore(_records(3))
+    frames = _stream(fake.raws)
+    assert len(frames) == 1 and len(frames[0]) == 1 + 3 * 28
+    framer = protocol.Framer(fake.read_into)
+    framer.start(1, protocol.SEQ_MAX)
+    framer.sent(len(framer.frame()))
+    assert framer.frame() is None and framer.done()
 
 
 def test_empty_range_sends_nothing():

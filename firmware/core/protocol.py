@@ -53,9 +53,12 @@ RSP_INVALID_OPERAND = const(0x05)
 RSP_NO_RECORDS = const(0x06)
 RSP_ABORT_UNSUCCESSFUL = const(0x07)
 RSP_NOT_COMPLETED = const(0x08)
-# Project addition: the link is not encrypted with MITM (NimBLE cannot protect a CCCD, so the
-# device itself refuses), in the SIG's reserved range.
+# Project additions, in the SIG's reserved range. The link is not encrypted with MITM
+# (NimBLE cannot protect a CCCD, so the device itself refuses):
 RSP_NOT_AUTHENTICATED = const(0x80)
+# "Report >= N" where records >= N were deleted after a host acknowledged them (another
+# laptop synced them): the store refuses to skip them silently (core.store.RecordsGone).
+RSP_RECORDS_GONE = const(0x81)
 
 OPS = {"report": OP_REPORT, "delete": OP_DELETE, "abort": OP_ABORT, "count": OP_REPORT_NUMBER}
 OPERATORS = {"all": OPER_ALL, "<=": OPER_LE, ">=": OPER_GE, "range": OPER_RANGE}
@@ -69,10 +72,29 @@ RESPONSE_NAMES = {
     RSP_ABORT_UNSUCCESSFUL: "abort unsuccessful",
     RSP_NOT_COMPLETED: "procedure not completed",
     RSP_NOT_AUTHENTICATED: "pair with a passkey first",
+    RSP_RECORDS_GONE: "records acknowledged by another host were deleted",
 }
+
+# The GATT layout (docs/protocol.md). The AlgoDose records service and its characteristics
+# have custom 128-bit UUIDs; the rest are the Bluetooth SIG's 16-bit ones.
+SERVICE_UUID = "a190d05e-0001-4917-84fa-8891ce4d009e"
+RECORDS_UUID = "a190d05e-0002-4917-84fa-8891ce4d009e"  # record data: notify
+CONTROL_POINT_UUID = "a190d05e-0003-4917-84fa-8891ce4d009e"  # RACP: write + indicate
+PATIENTS_UUID = "a190d05e-0004-4917-84fa-8891ce4d009e"  # patient list: write (+ read result)
+STATUS_UUID = "a190d05e-0005-4917-84fa-8891ce4d009e"  # status: read
+DEVICE_INFORMATION_UUID16 = const(0x180A)
+MANUFACTURER_UUID16 = const(0x2A29)
+MODEL_UUID16 = const(0x2A24)
+SERIAL_UUID16 = const(0x2A25)  # the device id: the host keys records on (serial, seq)
+FIRMWARE_UUID16 = const(0x2A26)
+SOFTWARE_UUID16 = const(0x2A28)  # the dosage ruleset
+CURRENT_TIME_SERVICE_UUID16 = const(0x1805)
+CURRENT_TIME_UUID16 = const(0x2A2B)
 
 SEQ_MAX = const(0xFFFFFFFF)
 RACP_MAX_BYTES = const(11)  # the longest request: range, two u32 operands
+RESPONSE_BYTES = const(4)
+NUMBER_RESPONSE_BYTES = const(6)
 FRAME_HEADER_BYTES = const(1)
 
 
@@ -149,9 +171,9 @@ def parse_request(data):
 
 
 def response(request_op, code, buf=None):
-    """The response code message; into buf (4 bytes) when given, else new bytes."""
+    """The response code message; into buf (its first 4 bytes) when given, else new bytes."""
     if buf is None:
-        buf = bytearray(4)
+        buf = bytearray(RESPONSE_BYTES)
     buf[0] = OP_RESPONSE_CODE
     buf[1] = OPER_NULL
     buf[2] = request_op & 0xFF
@@ -161,7 +183,7 @@ def response(request_op, code, buf=None):
 
 def number_response(count, buf=None):
     if buf is None:
-        buf = bytearray(6)
+        buf = bytearray(NUMBER_RESPONSE_BYTES)
     struct.pack_into("<BBI", buf, 0, OP_NUMBER_RESPONSE, OPER_NULL, count)
     return buf
 
@@ -186,7 +208,8 @@ def response_text(code):
 class Framer:
     """Device side: packs stored records into notification payloads of at most payload_max
     bytes (MTU - 3). The records come from read_into(buf, from_seq, to_seq) -> (nbytes,
-    next_seq) (core.store.Store.read_into), which packs whole records; here they are laid
+    next_seq) (core.store.Store.read_into: next_seq 0 when none is left), which packs whole
+    records; here they are laid
     back to back and cut at the payload size, so every notification but the last is full.
     One buffer, allocated once; frame() returns a view into it, valid until the next call."""
 
@@ -219,10 +242,12 @@ class Framer:
         want = self.payload_max
         while not self._exhausted and self._fill < want:
             nbytes, nxt = self._read(mv[self._fill :], self.next_seq, self.high)
-            if nbytes == 0:
+            self._fill += nbytes
+            # The store says 0 when no record in the range is left (core.store.read_into):
+            # reading on "from 0" would start again at the oldest record.
+            if nbytes == 0 or nxt == 0:
                 self._exhausted = True
             else:
-                self._fill += nbytes
                 self.next_seq = nxt
         if self._fill == FRAME_HEADER_BYTES:
             return None
@@ -525,17 +550,31 @@ def patient_chunks(message, chunk_max=242):
 class PatientListReceiver:
     """Device side: collects the writes into one preallocated buffer; write() returns None
     while incomplete, then the parsed list. A bad write or message raises ProtocolError and
-    the device keeps its old list."""
+    the device keeps its old list.
+
+    write() is put() then take(): the GATT server calls put() in its write IRQ (a copy into
+    the preallocated buffer and a header check, nothing more) and take() in its task (the
+    parse, which allocates the patient dicts), because the laptop may send the next chunk
+    as soon as the write response went out, before the task has run."""
 
     def __init__(self, max_bytes=PATIENTS_MAX_BYTES):
         self._buf = bytearray(max_bytes)
         self._fill = 0
         self._total = 0
+        self._complete = 0  # bytes of a whole message waiting for take()
 
     def write(self, data):
+        if not self.put(data):
+            return None
+        return self.take()
+
+    def put(self, data):
+        """Copies one write [u16 offset] + bytes; True when the message is whole (take() it).
+        Raises ProtocolError for a write out of order or a message that is not a list."""
         if len(data) < 3:
             raise ProtocolError("patient list: a write is [u16 offset] + bytes")
         off = data[0] | data[1] << 8
+        self._complete = 0
         if off == 0:
             self._fill = 0
             self._total = 0
@@ -556,12 +595,44 @@ class PatientListReceiver:
                 raise ProtocolError("patient list: not a version %d list" % PATIENTS_VERSION)
             self._total = total
         if not self._total or self._fill < self._total:
-            return None
+            return False
         fill = self._fill
         self._fill = 0
         if fill != self._total:
             raise ProtocolError("patient list: %d bytes, header says %d" % (fill, self._total))
-        return parse_patient_list(mv[:fill])
+        self._complete = fill
+        return True
+
+    def take(self):
+        """(list time s, [patient, ...]) of the whole message put() reported, once; None if
+        there is none. Raises ProtocolError (CRC, entries) for a list to refuse."""
+        n = self._complete
+        if not n:
+            return None
+        self._complete = 0
+        return parse_patient_list(memoryview(self._buf)[:n])
+
+
+# What the patient list characteristic reads after a list arrived (the laptop's check that
+# the device took it): 0xFFFF (never a write's offset), u8 result, u32 list time, u16
+# patients. The value a read returns between a write and the device's answer is that write.
+PATIENTS_NONE = const(0)
+PATIENTS_ACCEPTED = const(1)
+PATIENTS_REFUSED = const(2)
+_PATIENTS_RESULT = "<HBIH"
+PATIENTS_RESULT_BYTES = const(9)
+
+
+def patients_result(result, list_time_s=0, count=0):
+    return struct.pack(_PATIENTS_RESULT, 0xFFFF, result, list_time_s, count)
+
+
+def parse_patients_result(data):
+    """(result, list time s, count), or None when data is not a result (a write's echo)."""
+    if len(data) != PATIENTS_RESULT_BYTES or data[0] != 0xFF or data[1] != 0xFF:
+        return None
+    _mark, result, list_time_s, count = struct.unpack_from(_PATIENTS_RESULT, data, 0)
+    return result, list_time_s, count
 
 
 def parse_patient_list(msg):

@@ -1,0 +1,250 @@
+"""python -m host_sync scan | pair | pull | status | set-time | patients push FILE
+
+Every command takes --db PATH (default: algodose.db in the user's data directory) and
+--device ADDRESS-or-NAME (default: the unit this laptop paired with, or the only one in
+range). Errors a user can cause print one line and exit with a code (host_sync.transport):
+1 link dropped or refused (what arrived is kept), 2 bad arguments or input file, 3 no
+Bluetooth adapter, 4 no device found, 5 not paired or pairing refused, 6 database.
+"""
+
+import argparse
+import asyncio
+import sys
+import time
+
+from core import protocol
+from host_sync import transport as t
+from host_sync.ble import BleTransport, find, scan
+from host_sync.db import Database, DatabaseError, default_path
+from host_sync.patients import PatientFileError, read_csv
+from host_sync.pull import pull
+
+
+def _parser():
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="PATH", help="the database (default: %(default)s)")
+    common.add_argument(
+        "--device", metavar="ADDRESS", help="the unit's address or name (default: the paired one)"
+    )
+    common.add_argument(
+        "--timeout", type=float, default=5.0, metavar="S", help="how long to scan (seconds)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m host_sync", description="Sync AlgoDose units with this laptop."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("scan", parents=[common], help="list the AlgoDose units in range")
+    sub.add_parser("pair", parents=[common], help="pair with a unit (passkey on its screen)")
+    sub.add_parser("pull", parents=[common], help="bring the unit's new records in")
+    sub.add_parser("status", parents=[common], help="show the unit's status and versions")
+    sub.add_parser("set-time", parents=[common], help="set the unit's clock to this laptop's")
+    patients = sub.add_parser("patients", help="the patient list on the unit")
+    patients_sub = patients.add_subparsers(dest="action", required=True, metavar="ACTION")
+    push = patients_sub.add_parser(
+        "push", parents=[common], help="send a CSV of pseudonymous codes and factors"
+    )
+    push.add_argument("file", metavar="FILE")
+    return parser
+
+
+def _open_db(args):
+    return Database(args.db or default_path())
+
+
+def _say(text):
+    print(text, flush=True)
+
+
+async def _connect(args, db):
+    known = [d["address"] for d in db.devices()] if db is not None else []
+    device = await find(args.device, known, args.timeout)
+    return await BleTransport(device).connect()
+
+
+async def cmd_scan(args):
+    found = await scan(args.timeout)
+    if not found:
+        raise t.NoDevice("no AlgoDose unit in range: is it on and near?")
+    for address, name in found:
+        _say("%s  %s" % (address, name))
+    return t.EXIT_OK
+
+
+async def cmd_pair(args):
+    db = _open_db(args)
+    link = await _connect(args, db)
+    try:
+        info = await link.device_info()
+        if await link.is_paired():
+            _say("already paired with %s (%s)" % (info["device_id"], link.address))
+        else:
+            status = await link.status()
+            if not status["pairing_open"]:
+                raise t.NotPaired(
+                    "the unit's pairing window is closed: open it on the unit"
+                    " (Settings > Pair laptop), then run pair again"
+                )
+            _say("Pairing with %s: type the passkey the unit shows." % info["device_id"])
+            await link.pair()
+            if not await link.is_paired():
+                raise t.NotPaired("pairing did not complete: try again")
+            _say("paired with %s (%s)" % (info["device_id"], link.address))
+        db.device_seen(info, link.address)
+    finally:
+        await link.close()
+    return t.EXIT_OK
+
+
+async def cmd_pull(args):
+    db = _open_db(args)
+    link = await _connect(args, db)
+    progress = _Progress()
+    try:
+        result = await pull(link, db, progress.update)
+    finally:
+        progress.stop()
+        await link.close()
+    for warning in result.warnings:
+        _say("warning: " + warning)
+    if not result.received:
+        _say("%s: nothing new" % result.device_id)
+    else:
+        _say(
+            "%s: %d records received, %d new%s"
+            % (
+                result.device_id,
+                result.received,
+                result.new,
+                ", %d kept undecoded" % result.undecodable if result.undecodable else "",
+            )
+        )
+    if result.acked_through:
+        _say("the unit may now free records up to %d" % result.acked_through)
+    return t.EXIT_OK
+
+
+async def cmd_status(args):
+    link = await _connect(args, None)
+    try:
+        info = await link.device_info()
+        status = await link.status()
+    finally:
+        await link.close()
+    free = "unknown" if status["free_kb"] is None else "%d KB" % status["free_kb"]
+    battery = "unknown" if status["battery_pct"] is None else "%d%%" % status["battery_pct"]
+    lines = [
+        ("unit", "%s (%s, %s)" % (info["device_id"], info["model"], info["manufacturer"])),
+        ("address", str(link.address)),
+        ("firmware", info["firmware"]),
+        ("dosage rules", info["ruleset"]),
+        ("records", "%d stored, %d not yet synced" % (status["records"], status["unacked"])),
+        ("last stored", "%d (synced up to %d)" % (status["stored_seq"], status["acked_seq"])),
+        ("free space", free),
+        ("battery", battery),
+        ("clock", "set" if status["clock_valid"] else "NOT set: run set-time"),
+        ("pairing window", "open" if status["pairing_open"] else "closed"),
+        ("storage", "FULL: pull now" if status["storage_full"] else "ok"),
+        ("visit", "in progress" if status["visit_open"] else "none"),
+    ]
+    for name, value in lines:
+        _say("%-15s %s" % (name + ":", value))
+    return t.EXIT_OK
+
+
+async def cmd_set_time(args):
+    link = await _connect(args, None)
+    try:
+        now = int(time.time())
+        await link.set_time(now)
+    finally:
+        await link.close()
+    _say("clock set to %s UTC" % time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)))
+    return t.EXIT_OK
+
+
+async def cmd_patients_push(args):
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read(2 << 20)
+    except OSError as error:
+        raise PatientFileError("cannot read %s: %s" % (args.file, error.strerror)) from None
+    patients, refusals = read_csv(data)
+    for line in refusals:
+        _say("refused: " + line)
+    if refusals:
+        raise PatientFileError(
+            "%d row(s) refused: fix them and push again (nothing was sent)" % len(refusals)
+        )
+    try:
+        message = protocol.patient_list(patients, int(time.time()))
+    except ValueError as error:
+        raise PatientFileError(str(error)) from None
+    link = await _connect(args, None)
+    try:
+        result, _time, count = await link.push_patients(message)
+    finally:
+        await link.close()
+    if result != protocol.PATIENTS_ACCEPTED:
+        raise t.SyncError("the unit refused the patient list: push it again")
+    _say("the unit has the list: %d patients" % count)
+    return t.EXIT_OK
+
+
+COMMANDS = {
+    "scan": cmd_scan,
+    "pair": cmd_pair,
+    "pull": cmd_pull,
+    "status": cmd_status,
+    "set-time": cmd_set_time,
+}
+
+
+class _Progress:
+    """A rich progress bar on a terminal; nothing when the output is not one."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        console = Console(stderr=True)
+        self._bar = Progress(
+            TextColumn("records"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            disable=not console.is_terminal,
+            transient=True,
+        )
+        self._task = None
+
+    def update(self, done, total):
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task("pull", total=total)
+        self._bar.update(self._task, completed=done, total=max(total, done))
+
+    def stop(self):
+        if self._task is not None:
+            self._bar.stop()
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.command == "patients":
+        command = cmd_patients_push
+    else:
+        command = COMMANDS[args.command]
+    try:
+        return asyncio.run(command(args))
+    except t.SyncError as error:
+        print("error: %s" % error, file=sys.stderr)
+        return error.exit_code
+    except DatabaseError as error:
+        print("error: %s" % error, file=sys.stderr)
+        return t.EXIT_DATABASE
+    except PatientFileError as error:
+        print("error: %s" % error, file=sys.stderr)
+        return t.EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: what was committed is kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,392 @@
+"""The laptop's database: every record a device sent, raw and decoded (docs/protocol.md).
+
+Tables (SQL kept portable: a PostgreSQL backend is a second connection class, not a rewrite):
+
+- `schema_version(version)`: one row; `MIGRATIONS` brings an older file up to date.
+- `devices(device_id, address, manufacturer, model, firmware, ruleset, first_seen_s,
+  last_sync_s)`.
+- `records(device_id, seq, type, boot, uptime_ms, wall_s, raw, received_s, decode_error)`:
+  one row per record, keyed on (device_id, seq); `raw` is the record's bytes as the device
+  stored them (CRC included), so anything can be decoded again later.
+- one table per record type, `<type>_records` (trial_records, site_records, ...), keyed on
+  (device_id, seq) too, with one column per field, named exactly as `core.record.FIELDS`
+  names it (and the extra names `record.decode` gives a recommendation). The columns are
+  derived from `record.FIELDS` when the database is opened: a field added to a record later
+  becomes a column (ALTER TABLE ADD COLUMN) with no migration written by hand. Lists (masks
+  as names, rule ids, reasons, samples) are stored as JSON text.
+
+Ingest is idempotent on (device_id, seq): a record seen again is ignored, never duplicated.
+A record whose CRC holds but whose fields do not decode is kept raw with `decode_error`.
+"""
+
+import json
+import os
+import sqlite3
+import struct
+import time
+
+from core import record
+
+SCHEMA_VERSION = 1
+DB_FILE_NAME = "algodose.db"
+
+# Columns of `records` besides the key.
+_RECORD_COLUMNS = (
+    ("type", "TEXT NOT NULL"),
+    ("boot", "INTEGER NOT NULL"),
+    ("uptime_ms", "INTEGER NOT NULL"),
+    ("wall_s", "INTEGER"),
+    ("raw", "BLOB NOT NULL"),
+    ("received_s", "INTEGER NOT NULL"),
+    ("decode_error", "TEXT"),
+)
+# Names record.decode() returns beyond FIELDS, per type (another ruleset's rule bits).
+DECODE_EXTRAS = {"recommendation": ("rule_bits", "reason_rules")}
+# SQL types of the fields that are not integers ("<type>.<field>"); every other is INTEGER.
+# tests/test_host_db.py checks this against decoded records of every type.
+_TEXT = "TEXT"
+_REAL = "REAL"
+_JSON = "TEXT"  # a list, as JSON
+COLUMN_TYPES = {
+    "session.code": _TEXT,
+    "session.sex": _TEXT,
+    "session.conditions": _JSON,
+    "session.flags": _JSON,
+    "session.contraindications": _JSON,
+    "session.overrides": _JSON,
+    "session.region": _TEXT,
+    "session.qst_category": _TEXT,
+    "session.last_response": _TEXT,
+    "session.last_dose": _JSON,
+    "trial.site": _TEXT,
+    "trial.side": _TEXT,
+    "trial.end": _TEXT,
+    "site.site": _TEXT,
+    "site.side": _TEXT,
+    "site.role": _TEXT,
+    "site.category": _TEXT,
+    "recommendation.status": _TEXT,
+    "recommendation.gauge_mm": _REAL,
+    "recommendation.depth": _TEXT,
+    "recommendation.manipulation": _TEXT,
+    "recommendation.adjuncts": _JSON,
+    "recommendation.sessions_per_week": _JSON,
+    "recommendation.overrides": _JSON,
+    "recommendation.reasons": _JSON,
+    "recommendation.rules": _JSON,
+    "recommendation.ruleset": _TEXT,
+    "recommendation.rule_bits": _JSON,
+    "recommendation.reason_rules": _JSON,
+    "response.response": _TEXT,
+    "curve.samples_kpa_x10": _JSON,
+    "dose.gauge_mm": _REAL,
+    "dose.depth": _TEXT,
+    "dose.manipulation": _TEXT,
+    "dose.adjuncts": _JSON,
+}
+# Which of the TEXT columns hold lists (JSON) rather than a name.
+LIST_FIELDS = frozenset(
+    {
+        "session.conditions",
+        "session.flags",
+        "session.contraindications",
+        "session.overrides",
+        "session.last_dose",
+        "recommendation.adjuncts",
+        "recommendation.sessions_per_week",
+        "recommendation.overrides",
+        "recommendation.reasons",
+        "recommendation.rules",
+        "recommendation.rule_bits",
+        "recommendation.reason_rules",
+        "curve.samples_kpa_x10",
+        "dose.adjuncts",
+    }
+)
+
+
+def _json_fields(rtype):
+    return frozenset(name for name in record_columns(rtype) if rtype + "." + name in LIST_FIELDS)
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or written: the message is one line for the user."""
+
+
+def default_path():
+    """Where the database lives unless --db says otherwise: the user's data directory."""
+    import platformdirs
+
+    return os.path.join(platformdirs.user_data_dir("algodose", appauthor=False), DB_FILE_NAME)
+
+
+def record_types():
+    """(type name, type number) of every record type."""
+    return [(name, number) for number, name in enumerate(record.TYPE_NAMES) if name]
+
+
+def record_columns(rtype):
+    """The decoded columns of a type's table: record.FIELDS, then the decode extras."""
+    number = record.TYPE_NAMES.index(rtype)
+    return tuple(record.FIELDS[number]) + DECODE_EXTRAS.get(rtype, ())
+
+
+def column_type(rtype, field):
+    return COLUMN_TYPES.get(rtype + "." + field, "INTEGER")
+
+
+def table_name(rtype):
+    return rtype + "_records"
+
+
+def _q(name):
+    return '"%s"' % name  # quoted: "end" and friends are SQL keywords
+
+
+def _header(raw):
+    # Header fields of a CRC-valid record whose payload did not decode.
+    rtype, flags, _n, seq, boot, uptime_ms = struct.unpack_from("<BBBIHI", raw, 0)
+    wall_s = struct.unpack_from("<I", raw, record.HEADER_BYTES)[0] if flags & 0x80 else None
+    name = record.TYPE_NAMES[rtype] if 0 < rtype < len(record.TYPE_NAMES) else str(rtype)
+    return name, seq, boot, uptime_ms, wall_s
+
+
+class Database:
+    """SQLite, the zero-setup default. The SQL is plain (quoted identifiers, ON CONFLICT DO
+    NOTHING, `?` placeholders in one place) so a PostgreSQL class can share it."""
+
+    placeholder = "?"
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            directory = os.path.dirname(os.path.abspath(path))
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            # Created 0600 before SQLite opens it: patient data, pseudonymous or not.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            self.conn = sqlite3.connect(path, isolation_level=None)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except (OSError, sqlite3.Error) as error:
+            raise DatabaseError("cannot open the database %s: %s" % (path, error)) from None
+        self._inserts = self._build_inserts()
+
+    def close(self):
+        self.conn.close()
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def version(self):
+        row = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+        if row is None:
+            return 0
+        row = self.conn.execute("SELECT version FROM schema_version").fetchone()
+        return 0 if row is None else row[0]
+
+    def _migrate(self):
+        version = self.version()
+        if version > SCHEMA_VERSION:
+            raise DatabaseError(
+                "the database %s is from a newer host_sync (schema %d; this one knows %d):"
+                " update host_sync" % (self.path, version, SCHEMA_VERSION)
+            )
+        self.conn.execute("BEGIN")
+        try:
+            for step_version, step in MIGRATIONS:
+                if version < step_version:
+                    step(self)
+                    version = step_version
+            self.conn.execute("DELETE FROM schema_version")
+            self.conn.execute("INSERT INTO schema_version (version) VALUES (%d)" % version)
+            self._add_field_columns()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def columns(self, table):
+        return [row[1] for row in self.conn.execute("PRAGMA table_info(%s)" % _q(table))]
+
+    def _add_field_columns(self):
+        # Columns follow record.FIELDS: a field added to a record type becomes a column.
+        for rtype, _number in record_types():
+            have = set(self.columns(table_name(rtype)))
+            for name in record_columns(rtype):
+                if name not in have:
+                    self.conn.execute(
+                        "ALTER TABLE %s ADD COLUMN %s %s"
+                        % (_q(table_name(rtype)), _q(name), column_type(rtype, name))
+                    )
+
+    # --- devices -------------------------------------------------------------------------------
+
+    def device_seen(self, info, address=None, now_s=None):
+        """Insert or update a device from its Device Information (a dict: device_id,
+        manufacturer, model, firmware, ruleset)."""
+        now_s = int(time.time()) if now_s is None else now_s
+        self.conn.execute(
+            "INSERT INTO devices (device_id, address, manufacturer, model, firmware, ruleset,"
+            " first_seen_s) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+            " address = COALESCE(excluded.address, devices.address),"
+            " manufacturer = excluded.manufacturer, model = excluded.model,"
+            " firmware = excluded.firmware, ruleset = excluded.ruleset",
+            (
+                info["device_id"],
+                address,
+                info.get("manufacturer"),
+                info.get("model"),
+                info.get("firmware"),
+                info.get("ruleset"),
+                now_s,
+            ),
+        )
+
+    def devices(self):
+        cursor = self.conn.execute(
+            "SELECT device_id, address, model, firmware, ruleset, last_sync_s FROM devices"
+            " ORDER BY COALESCE(last_sync_s, first_seen_s) DESC"
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def highest_seq(self, device_id):
+        """The highest seq held for a device (0: none): a pull resumes after it."""
+        row = self.conn.execute(
+            "SELECT MAX(seq) FROM records WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        return row[0] or 0
+
+    def count(self, device_id, rtype=None):
+        if rtype is None:
+            sql, args = "SELECT COUNT(*) FROM records WHERE device_id = ?", (device_id,)
+        else:
+            sql = "SELECT COUNT(*) FROM records WHERE device_id = ? AND type = ?"
+            args = (device_id, rtype)
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    # --- ingest --------------------------------------------------------------------------------
+
+    def _build_inserts(self):
+        inserts = {}
+        for rtype, _number in record_types():
+            columns = ("device_id", "seq") + record_columns(rtype)
+            inserts[rtype] = (
+                "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (device_id, seq) DO NOTHING"
+                % (
+                    _q(table_name(rtype)),
+                    ", ".join(_q(c) for c in columns),
+                    ", ".join("?" for _ in columns),
+                ),
+                record_columns(rtype),
+                _json_fields(rtype),
+            )
+        return inserts
+
+    def ingest(self, device_id, raws, received_s=None, last_sync=True):
+        """Stores raw records (bytes, each one whole record, CRC-checked by the caller or
+        here) in ONE transaction; returns (new, already held, undecodable). Records already
+        held are left as they are. Raises DatabaseError if the transaction fails (nothing of
+        it is kept then)."""
+        received_s = int(time.time()) if received_s is None else received_s
+        rows = []
+        typed = {}
+        bad = 0
+        for raw in raws:
+            raw = bytes(raw)
+            try:
+                decoded = record.decode(raw)
+            except record.RecordError as error:
+                if record.check(raw, 0, len(raw)) != len(raw):
+                    raise DatabaseError(
+                        "a record that is not whole reached the database"
+                    ) from None
+                rtype, seq, boot, uptime_ms, wall_s = _header(raw)
+                rows.append(
+                    (device_id, seq, rtype, boot, uptime_ms, wall_s, raw, received_s, str(error))
+                )
+                bad += 1
+                continue
+            rtype = decoded["type"]
+            rows.append(
+                (
+                    device_id,
+                    decoded["seq"],
+                    rtype,
+                    decoded["boot"],
+                    decoded["uptime_ms"],
+                    decoded["wall_s"],
+                    raw,
+                    received_s,
+                    None,
+                )
+            )
+            _sql, columns, json_fields = self._inserts[rtype]
+            values = [device_id, decoded["seq"]]
+            for name in columns:
+                value = decoded.get(name)
+                if name in json_fields and value is not None:
+                    value = json.dumps(value, separators=(",", ":"))
+                values.append(value)
+            typed.setdefault(rtype, []).append(values)
+        conn = self.conn
+        try:
+            conn.execute("BEGIN")
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO records (device_id, seq, type, boot, uptime_ms, wall_s, raw,"
+                " received_s, decode_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (device_id, seq) DO NOTHING",
+                rows,
+            )
+            new = conn.total_changes - before
+            for rtype, values in typed.items():
+                conn.executemany(self._inserts[rtype][0], values)
+            if last_sync:
+                conn.execute(
+                    "UPDATE devices SET last_sync_s = ? WHERE device_id = ?",
+                    (received_s, device_id),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            conn.execute("ROLLBACK")
+            raise DatabaseError(
+                "cannot write to the database %s: %s" % (self.path, error)
+            ) from None
+        return new, len(rows) - new, bad
+
+    def mark_synced(self, device_id, now_s=None):
+        self.conn.execute(
+            "UPDATE devices SET last_sync_s = ? WHERE device_id = ?",
+            (int(time.time()) if now_s is None else now_s, device_id),
+        )
+
+
+def _schema_v1(db):
+    conn = db.conn
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute(
+        "CREATE TABLE devices (device_id TEXT PRIMARY KEY, address TEXT, manufacturer TEXT,"
+        " model TEXT, firmware TEXT, ruleset TEXT, first_seen_s INTEGER NOT NULL,"
+        " last_sync_s INTEGER)"
+    )
+    conn.execute(
+        "CREATE TABLE records (device_id TEXT NOT NULL REFERENCES devices (device_id),"
+        " seq INTEGER NOT NULL, %s, PRIMARY KEY (device_id, seq))"
+        % ", ".join("%s %s" % (_q(name), kind) for name, kind in _RECORD_COLUMNS)
+    )
+    for rtype, _number in record_types():
+        # The field columns are added by _add_field_columns (from record.FIELDS).
+        conn.execute(
+            "CREATE TABLE %s (device_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+            " PRIMARY KEY (device_id, seq),"
+            " FOREIGN KEY (device_id, seq) REFERENCES records (device_id, seq))"
+            % _q(table_name(rtype))
+        )
+
+
+# (version, step): each step brings a database from the version before it to this one.
+MIGRATIONS = ((1, _schema_v1),)
