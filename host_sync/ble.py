@@ -295,7 +295,7 @@ class BleTransport(Transport):
         (result, list time, count)."""
         assert self.client is not None
         chunk_max = max(min(self.client.mtu_size - 3, 244) - 2, 18)
-        list_time_s = protocol.parse_patient_list(message)[0]
+        list_time_s = protocol.patient_list_time(message)
         for chunk in protocol.patient_chunks(message, chunk_max):
             await self.write(protocol.PATIENTS_UUID, chunk)
         deadline = time.monotonic() + timeout_s

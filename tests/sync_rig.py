@@ -121,6 +121,10 @@ class Device:
         words = (await self.command("state")).split()
         return {"stored": int(words[1]), "acked": int(words[3]), "records": int(words[5])}
 
+    async def info(self):
+        words = (await self.command("info")).split()
+        return {words[i]: int(words[i + 1]) for i in range(0, len(words), 2)}
+
     async def digest(self):
         count, crc = (await self.command("digest")).split()
         return int(count), int(crc)

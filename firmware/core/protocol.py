@@ -539,6 +539,11 @@ def patient_list(patients, list_time_s=0):
     return bytes(msg)
 
 
+def patient_list_time(message):
+    """The list time of a message (its header only: the device checks the rest)."""
+    return struct.unpack_from(_PATIENTS_HEAD, message, 0)[4]
+
+
 def patient_chunks(message, chunk_max=242):
     """The writes that carry a message: [u16 offset] + up to chunk_max bytes each."""
     out = []

@@ -310,6 +310,7 @@ class Pairing:
         self.until_ms = 0  # the window is open while t_ms < until_ms
         self.passkey = None  # the number on the screen while a laptop pairs
         self._passkey_conn = None
+        self._bond_kept = False  # IRQ 30 kept a bond for the pairing on the screen
         self.paired = 0  # laptops paired since boot
         self.refused = 0  # pairing requests refused (window closed, or not a passkey)
 
@@ -333,29 +334,39 @@ class Pairing:
             return None
         self.passkey = random32 % PASSKEYS
         self._passkey_conn = conn
+        self._bond_kept = False
         return self.passkey
 
     def may_store(self, sec_type):
         """IRQ 30: keep a new secret? The device's own IRK always; a bond only when a passkey
         was shown for the pairing now running (Just Works bonds nothing). A deletion is the
         caller's to allow."""
-        return sec_type == _SECRET_OUR_IRK or self._passkey_conn is not None
+        if sec_type == _SECRET_OUR_IRK:
+            return True
+        if self._passkey_conn is None:
+            return False
+        self._bond_kept = True
+        return True
 
     def security(self, conn, encrypted, authenticated):
         """IRQ 28. Returns True when the passkey on the screen should go (pairing ended)."""
         if conn != self._passkey_conn:
             return False
-        if encrypted and authenticated:
+        self._end(encrypted and authenticated)
+        return True
+
+    def link_down(self, conn):
+        """Returns True when a passkey was on the screen for that link. A bond kept for it
+        counts as a pairing even if the link went before IRQ 28 was seen."""
+        if conn != self._passkey_conn:
+            return False
+        self._end(self._bond_kept)
+        return True
+
+    def _end(self, paired):
+        if paired:
             self.paired += 1
             self.close()  # one laptop per opening
         self.passkey = None
         self._passkey_conn = None
-        return True
-
-    def link_down(self, conn):
-        """Returns True when a passkey was on the screen for that link."""
-        if conn != self._passkey_conn:
-            return False
-        self.passkey = None
-        self._passkey_conn = None
-        return True
+        self._bond_kept = False

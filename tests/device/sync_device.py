@@ -13,7 +13,8 @@ with one line "done <answer>" on stdout. Every event worth a test is a line too:
 
 Commands: "add N" (N trials appended and flushed: "first-last"), "pair S" (open the pairing
 window for S seconds), "state" ("stored S acked A records R"), "digest" ("<count> <crc32
-of every stored record, in seq order>").
+of every stored record, in seq order>"), "info" (bonds kept, pairings refused, writes
+ignored, pairings made, control point requests).
 """
 
 import asyncio
@@ -112,6 +113,15 @@ class Unit:
             )
         if words[0] == "digest":
             return self.digest()
+        if words[0] == "info":
+            server = self.server
+            return "bonds %d refused %d ignored %d paired %d requests %d" % (
+                server.bonds.peers(),
+                server.pairing.refused,
+                server.ignored,
+                server.pairing.paired,
+                server.sync.requests,
+            )
         return "unknown"
 
     async def main(self, cmd_path=None):
@@ -155,10 +165,9 @@ class PersistentFlash:
                 f.write(self.flash.data)
         self._file = open(path, "r+b")
 
-    def _persist(self, first, count):
-        start = first * self.block_size
+    def _persist(self, start, n):
         self._file.seek(start)
-        self._file.write(memoryview(self.flash.data)[start : start + count * self.block_size])
+        self._file.write(memoryview(self.flash.data)[start : start + n])
         self._file.flush()
 
     def readblocks(self, block, buf, offset=0):
@@ -166,14 +175,13 @@ class PersistentFlash:
 
     def writeblocks(self, block, buf, offset=None):
         result = self.flash.writeblocks(block, buf, offset)
-        end = (offset or 0) + len(buf)
-        self._persist(block, (end + self.block_size - 1) // self.block_size)
+        self._persist(block * self.block_size + (offset or 0), len(buf))
         return result
 
     def ioctl(self, op, arg):
         result = self.flash.ioctl(op, arg)
         if op == 6:  # block erase
-            self._persist(arg, 1)
+            self._persist(arg * self.block_size, self.block_size)
         return result
 
 
