@@ -13,7 +13,7 @@ import binascii
 
 import pytest
 from bleak import BleakClient
-from bleak.exc import BleakError, BleakGATTProtocolError
+from bleak.exc import BleakGATTProtocolError
 from sync_rig import DEVICE_ID, Laptop, run
 
 from core import protocol
