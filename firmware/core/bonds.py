@@ -86,8 +86,8 @@ class Bonds:
                 break
         if value is not None:
             if sec_type != SECRET_OUR_IRK and self.peers(sec_type) >= PEERS_MAX:
-                self._forget_oldest(sec_type)
-            entries.append([sec_type, key, bytes(value)])
+                self._forget_oldest(sec_type)  # (a new list)
+            self._entries.append([sec_type, key, bytes(value)])
         self.dirty = True
         return True
 
