@@ -135,7 +135,9 @@ class SyncServer:
         self._uuid = uuid
         self.store = store
         self.device_id = device_id
-        self.name = "AlgoDose-" + device_id[-4:]
+        # The name in the advertisement beside the service UUID (31 bytes in all): "AD-" and
+        # the serial's last four characters, printed on the unit's label.
+        self.name = "AD-" + device_id[-4:]
         self._info = (manufacturer, model, device_id, firmware_version, ruleset)
         self.ruleset = ruleset
         self._show_passkey = show_passkey
@@ -347,11 +349,15 @@ class SyncServer:
         ble.gatts_set_buffer(self._h_control, _CONTROL_BYTES)
         ble.gatts_set_buffer(self._h_patients, _PATIENT_CHUNK_BYTES)
         ble.gatts_write(self._h_patients, protocol.patients_result(protocol.PATIENTS_NONE))
-        flags = b"\x02\x01\x06"
         service = bytes(uuid(protocol.SERVICE_UUID))
-        self._adv = flags + bytes((len(service) + 1, 0x07)) + service
         name = self.name.encode()
-        self._resp = bytes((len(name) + 1, 0x09)) + name
+        self._adv = (
+            b"\x02\x01\x06"  # flags: general discoverable, no BR/EDR
+            + bytes((len(service) + 1, 0x07))  # complete list of 128-bit service UUIDs
+            + service
+            + bytes((len(name) + 1, 0x09))  # complete local name
+            + name
+        )
         self.started = True
         self._now = self._clock()
         self._service(self._now)
@@ -518,7 +524,7 @@ class SyncServer:
                 self._bonds_retry_at = now + _BOND_RETRY_MS  # kept in RAM; written later
         if sync.conn is None and not self._advertising:
             try:
-                self._ble.gap_advertise(_ADV_INTERVAL_US, self._adv, resp_data=self._resp)
+                self._ble.gap_advertise(_ADV_INTERVAL_US, self._adv)
                 self._advertising = True
             except OSError:
                 pass

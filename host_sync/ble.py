@@ -86,28 +86,39 @@ async def scan(timeout_s=SCAN_S):
 
 async def find(device=None, known=(), timeout_s=SCAN_S):
     """The unit to talk to: `device` is an address or a name (or the end of one); without
-    it, the one this laptop knows that is in range, or the only one in range."""
+    it, the one this laptop knows that is in range, or the only one in range. Stops
+    scanning as soon as the named or known unit is seen."""
+    known = [k for k in known if k]
     with bluetooth_errors():
         if device and _ADDRESS.match(device):
             found = await BleakScanner.find_device_by_address(device, timeout=timeout_s)
-            if found is None:
-                raise NoDevice("no AlgoDose unit at %s in range: is it on and near?" % device)
+        elif device or known:
+            wanted = device.upper() if device else None
+
+            def match(d, adv):
+                if protocol.SERVICE_UUID not in adv.service_uuids:
+                    return False
+                if wanted is not None:
+                    return bool(d.name) and wanted in d.name.upper()
+                return d.address in known
+
+            found = await BleakScanner.find_device_by_filter(match, timeout=timeout_s)
+        else:
+            found = None
+        if found is not None:
             return found
+        if device:
+            raise NoDevice(
+                "no AlgoDose unit %s in range: is it on, near, and not connected to another"
+                " laptop?" % device
+            )
         devices = await BleakScanner.discover(
             timeout=timeout_s, service_uuids=[protocol.SERVICE_UUID]
         )
-    if device:
-        devices = [d for d in devices if d.name and device.upper() in d.name.upper()]
     if not devices:
         raise NoDevice(
-            "no AlgoDose unit%s in range: is it on, near, and not connected to another laptop?"
-            % (" named %s" % device if device else "")
+            "no AlgoDose unit in range: is it on, near, and not connected to another laptop?"
         )
-    known_addresses = [k for k in known if k]
-    for address in known_addresses:
-        for d in devices:
-            if d.address == address:
-                return d
     if len(devices) > 1:
         raise NoDevice(
             "several units in range (%s): choose one with --device"

@@ -55,8 +55,12 @@ def _say(text):
     print(text, flush=True)
 
 
-async def _connect(args, db):
-    known = [d["address"] for d in db.devices()] if db is not None else []
+async def _connect(args, db=None):
+    """The unit named by --device, or the one this laptop paired with (the database knows
+    its address), or the only one in range."""
+    if db is None:
+        db = _open_db(args)
+    known = [d["address"] for d in db.devices()]
     device = await find(args.device, known, args.timeout)
     return await BleTransport(device).connect()
 
@@ -124,10 +128,12 @@ async def cmd_pull(args):
 
 
 async def cmd_status(args):
-    link = await _connect(args, None)
+    db = _open_db(args)
+    link = await _connect(args, db)
     try:
         info = await link.device_info()
         status = await link.status()
+        db.device_seen(info, link.address)
     finally:
         await link.close()
     free = "unknown" if status["free_kb"] is None else "%d KB" % status["free_kb"]
@@ -152,7 +158,7 @@ async def cmd_status(args):
 
 
 async def cmd_set_time(args):
-    link = await _connect(args, None)
+    link = await _connect(args)
     try:
         now = int(time.time())
         await link.set_time(now)
@@ -179,7 +185,7 @@ async def cmd_patients_push(args):
         message = protocol.patient_list(patients, int(time.time()))
     except ValueError as error:
         raise PatientFileError(str(error)) from None
-    link = await _connect(args, None)
+    link = await _connect(args)
     try:
         result, _time, count = await link.push_patients(message)
     finally:

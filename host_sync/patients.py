@@ -87,11 +87,12 @@ def read_csv(data):
             raise PatientFileError("the header has no %r column" % required)
     patients, refusals, seen = [], [], set()
     for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
+        if len(row) > len(header):
             refusals.append(
                 "row %d: %d cells, the header has %d" % (number, len(row), len(header))
             )
             continue
+        row = row + [""] * (len(header) - len(row))  # a spreadsheet drops trailing empties
         cells = dict(zip(header, (c.strip() for c in row), strict=True))
         try:
             patient = _patient(cells)
