@@ -30,6 +30,13 @@ def _drive(machine):
     return frames, answers
 
 
+def _frame(machine, t):
+    frame = machine.next_frame(t)
+    if frame is None:
+        raise AssertionError("no frame due at %d" % t)
+    return bytes(frame)
+
+
 def _seqs(frames):
     rx = protocol.Reassembler(record.check)
     out = []
@@ -60,16 +67,16 @@ def session():
     frames, report_answer = _drive(machine)
     # abort after the first frame
     machine.control(_CONN, protocol.request("report", "all"), 0)
-    first = machine.next_frame(0)
+    first = _frame(machine, 0)
     machine.frame_sent(len(first), 0)
     machine.control(_CONN, protocol.request("abort"), 0)
     after, abort_answers = _drive(machine)
     # ENOMEM: the same frame after the back-off
     machine.control(_CONN, protocol.request("report", "all"), 0)
-    frame = bytes(machine.next_frame(10))
+    frame = _frame(machine, 10)
     machine.frame_enomem(10)
     none_yet = machine.next_frame(10) is None
-    same = none_yet and bytes(machine.next_frame(11)) == frame
+    same = none_yet and _frame(machine, 11) == frame
     machine.control(_CONN, protocol.request("abort"), 0)
     _drive(machine)
     machine.control(_CONN, protocol.request("delete", "<=", 20), 0)
