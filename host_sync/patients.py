@@ -19,27 +19,15 @@ import re
 
 from core import protocol, record, vocab
 
-COLUMNS = (
-    "code",
-    "age",
-    "sex",
-    "conditions",
-    "flags",
-    "contraindications",
-    "sessions",
-    "last_gauge_mm",
-    "last_needles",
-    "last_depth",
-    "last_manipulation",
-    "last_adjuncts",
-)
+# The patient list's own fields (core.protocol), the last dose as four readable columns.
+_DOSE_COLUMNS = ("last_gauge_mm", "last_needles", "last_depth", "last_manipulation")
+COLUMNS = tuple(f for f in protocol.PATIENT_FIELDS if f != "last_dose") + _DOSE_COLUMNS
 _LIST_COLUMNS = {
     "conditions": vocab.CONDITIONS,
     "flags": vocab.FLAGS,
     "contraindications": vocab.CONTRAINDICATIONS,
     "last_adjuncts": vocab.ADJUNCTS,
 }
-_DOSE_COLUMNS = ("last_gauge_mm", "last_needles", "last_depth", "last_manipulation")
 _DATE = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
     r"|(?<!\d)(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)"

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from ble_rig import Example
+
 from simulator.ble import bluetooth_module
 from simulator.ble.bleak_backend import use_bumble
 from simulator.ble.rig import Rig
@@ -26,35 +28,19 @@ from host_sync.pull import pull  # noqa: E402
 DEVICE_ID = sync_device.DEVICE_ID
 
 
-class Device:
-    """The unit in process (cpython) or as a micropython process through the bridge."""
+class Device(Example):
+    """The unit in process (cpython) or as a micropython process through the bridge; what
+    it says, its radio and a power cycle as for the example peripheral (tests/ble_rig.py)."""
 
     def __init__(self, rig, runtime, workdir, device_id=DEVICE_ID, blocks=64, heapsize="2M"):
-        self.rig = rig
-        self.runtime = runtime
+        super().__init__(rig, runtime, os.path.join(str(workdir), "unused-secrets.json"))
         self.workdir = str(workdir)
         self.device_id = device_id
         self.blocks = blocks
         self.heapsize = heapsize
-        self.radio = None
         self.unit = None  # in process: the sync_device.Unit
-        self._task = None
-        self._proc = None
-        self._bridge = None
-        self._seen = 0
-        self._commands = 0
-        self.boots = 0
-
-    @property
-    def address(self):
-        return self.radio.address
-
-    @property
-    def lines(self):
-        return self.unit.lines if self.runtime == "cpython" else self._proc.lines
 
     async def start(self):
-        self.boots += 1
         if self.runtime == "cpython":
             if self.radio is None:
                 self.radio = await self.rig.peripheral()
@@ -63,7 +49,9 @@ class Device:
             root = os.path.join(self.workdir, "unit")
             os.makedirs(root, exist_ok=True)
             ble = self.rig.ble(self.radio)
-            self.unit = sync_device.Unit(bluetooth_module(), ble, root, self.device_id)
+            self.unit = self.instance = sync_device.Unit(
+                bluetooth_module(), ble, root, self.device_id
+            )
             self._task = asyncio.get_running_loop().create_task(self.unit.main())
         else:
             self._bridge = self._bridge or await self.rig.bridge()
@@ -87,24 +75,9 @@ class Device:
     def _cmd_path(self):
         return os.path.join(self.workdir, "cmd")
 
-    async def expect(self, prefix, timeout_s=10.0):
-        """The next line starting with `prefix` (after the previous expectation)."""
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while True:
-            lines = self.lines
-            for index in range(self._seen, len(lines)):
-                if lines[index].startswith(prefix):
-                    self._seen = index + 1
-                    return lines[index]
-            if asyncio.get_running_loop().time() > deadline:
-                stderr = self._proc.stderr.decode(errors="replace")[-2000:] if self._proc else ""
-                raise AssertionError("unit never said %r: %r %s" % (prefix, lines[-20:], stderr))
-            await asyncio.sleep(0.005)
-
     async def command(self, text, timeout_s=60.0):
         if self.runtime == "cpython":
             return self.unit.command(text)
-        self._commands += 1
         tmp = self._cmd_path() + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
@@ -112,7 +85,7 @@ class Device:
         line = await self.expect("done ", timeout_s)
         return line[len("done ") :]
 
-    async def passkey(self):
+    async def shown_passkey(self):
         """The passkey the unit shows (what the clinician reads and types on the laptop)."""
         line = await self.expect("passkey ", timeout_s=10)
         return None if line.endswith("none") else int(line.split()[1])
@@ -131,20 +104,9 @@ class Device:
 
     async def stop(self):
         """Power off: the radio drops its links; the flash (directory or image) stays."""
+        await super().stop()
         if self.runtime == "cpython":
-            if self._task is not None:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-                self.unit.store.close()
-            await self.radio.power_off()
-        else:
-            await self._proc.stop()
-            while self._bridge.peripheral is not None and self._bridge.peripheral.powered:
-                await asyncio.sleep(0.005)
-
-    async def restart(self):
-        await self.stop()
-        return await self.start()
+            self.unit.store.close()  # as the power cut: a new Store opens it at the boot
 
 
 class Laptop:
@@ -155,7 +117,7 @@ class Laptop:
         self.central = central
         self.device = device
         self.db = Database(str(db_path))
-        self._passkey = passkey or device.passkey
+        self._passkey = passkey or device.shown_passkey
 
     @contextlib.contextmanager
     def bleak(self):

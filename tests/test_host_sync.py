@@ -285,7 +285,7 @@ def test_the_cli_pairs_pulls_and_sets_up_the_unit(tmp_path):
 
             await device.command("pair 60")
             code, out, err = await host(
-                spec, keys, "pair", "--db", db, passkey_from=device.passkey
+                spec, keys, "pair", "--db", db, passkey_from=device.shown_passkey
             )
             assert code == 0, out + err
             assert out.splitlines()[-1].endswith(

@@ -4,6 +4,7 @@ every cut-off is tested at its edge and one step beyond. The same machine over a
 stack: tests/test_sync_ble.py; on both runtimes: test_sync_on_both_runtimes below."""
 
 import pytest
+import sync_cases
 
 from core import bonds as bonds_module
 from core import protocol, record, store, sync
@@ -36,25 +37,11 @@ def secure(machine, mtu=247):
     return machine
 
 
-def drive(machine, t=0, limit=100000):
-    """Sends everything due: (frames, answers), every indication confirmed at once."""
-    frames, answers = [], []
-    for _ in range(limit):
-        indication = machine.next_indication(t)
-        if indication is not None:
-            answers.append(protocol.parse_response(bytes(indication)))
-            machine.indication_sent(t)
-            machine.indicate_done(CONN, 0)
-            continue
-        frame = machine.next_frame(t)
-        if frame is None:
-            if not machine.busy:
-                return frames, answers
-            t += 1
-            continue
-        frames.append(bytes(frame))
-        machine.frame_sent(len(frame), t)
-    raise AssertionError("the machine never went idle")
+def drive(machine, t=0):
+    """Sends everything due: (frames, answers parsed), every indication confirmed at once
+    (the driver of the both-runtimes case, tests/both/sync_cases.py)."""
+    frames, answers = sync_cases.drive(machine, t)
+    return frames, [protocol.parse_response(bytes.fromhex(a)) for a in answers]
 
 
 def request(machine, *args):

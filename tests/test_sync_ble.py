@@ -242,7 +242,7 @@ def test_the_right_passkey_pairs_and_a_wrong_one_fails(runtime, tmp_path):
         await device.command("add 20")
 
         async def wrong():
-            return (await device.passkey() + 1) % 1000000
+            return (await device.shown_passkey() + 1) % 1000000
 
         intruder = Laptop(laptop.central, device, tmp_path / "other.db", passkey=wrong)
         await device.command("pair 60")
@@ -292,7 +292,7 @@ def test_a_bonded_laptop_reconnects_without_pairing_also_after_a_restart(runtime
 
         async def passkey():
             prompts.append(1)
-            return await device.passkey()
+            return await device.shown_passkey()
 
         laptop._passkey = passkey
         await device.command("add 5")

@@ -16,12 +16,11 @@ the smaller sample sent over the real stack, through the bridge to `micropython`
 import asyncio
 import random
 
-from ble import SyncServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sync_rig import run
+from sync_rig import run, sync_device
 
-from core import protocol, record, store
+from core import protocol, record
 from host_sync.ble import uuid16
 from simulator.ble import bluetooth_module
 
@@ -93,34 +92,27 @@ class Bench:
     """The unit, connected: one authenticated link, 30 trials stored."""
 
     def __init__(self, root):
-        bluetooth = bluetooth_module()
         self.radio = RecorderRadio()
-        ble = bluetooth.BLE(self.radio)
-        self.store = store.Store(root + "/log")
-        self.store.open(0, None)
-        for i in range(30):
-            fields = ("thenar", "R", 1, "stop", 0, 3000 + i, 3100, 500, 7000)
-            self.store.append(record.TYPE_TRIAL, 10 + i, None, fields)
-        self.store.flush()
-        self.lists = []
-        self.times = []
-        self.server = SyncServer(
-            ble,
-            self.store,
-            uuid=bluetooth.UUID,
-            device_id=DEVICE_ID,
-            bonds_path=root + "/bonds",
-            on_time_set=self.times.append,
-            on_patients=lambda t, p: self.lists.append((t, p)),
-            ticks_ms=lambda: self.now,
-        )
+        bluetooth = bluetooth_module()
         self.now = 0
+        # The test unit (tests/device/sync_device.py) on the recorder, with 30 trials.
+        self.unit = sync_device.Unit(
+            bluetooth, bluetooth.BLE(self.radio), root, DEVICE_ID, None, self.clock
+        )
+        self.unit.add(30)
+        self.store = self.unit.store
+        self.server = self.unit.server
+        self.times = self.unit.times
+        self.lists = self.unit.lists
         self.server.start()
         self.state = self.radio.state
         self.state.on_event("connect", [1, 0, bytes(6)])
         self.secure(True)
         self.digest = self.records()
         self.acked = 0
+
+    def clock(self):
+        return self.now
 
     def secure(self, on):
         self.state.on_event("encryption", [1, on, on, on, 16 if on else 0])

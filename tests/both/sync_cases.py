@@ -8,16 +8,16 @@ from core.sync import Pairing, Sync
 _CONN = 3
 
 
-def _drive(machine):
+def drive(machine, t=0):
+    """Sends everything due: (frames, answers as hex), every indication confirmed at once."""
     frames = []
     answers = []
-    t = 0
-    for _ in range(10000):
+    for _ in range(100000):
         indication = machine.next_indication(t)
         if indication is not None:
             answers.append(bytes(indication).hex())
             machine.indication_sent(t)
-            machine.indicate_done(_CONN, 0)
+            machine.indicate_done(machine.conn, 0)
             continue
         frame = machine.next_frame(t)
         if frame is None:
@@ -27,6 +27,8 @@ def _drive(machine):
             continue
         frames.append(bytes(frame))
         machine.frame_sent(len(frame), t)
+    if machine.busy:
+        raise AssertionError("the machine never went idle")
     return frames, answers
 
 
@@ -59,18 +61,18 @@ def session():
     machine.link_up(_CONN, 0)
     machine.set_mtu(_CONN, 103)  # 100-byte notifications
     machine.control(_CONN, protocol.request("report", "all"), 0)
-    refused = _drive(machine)[1]
+    refused = drive(machine)[1]
     machine.security(_CONN, True, True)
     machine.control(_CONN, protocol.request("count", "all"), 0)
-    count = _drive(machine)[1]
+    count = drive(machine)[1]
     machine.control(_CONN, protocol.request("report", ">=", 3), 0)
-    frames, report_answer = _drive(machine)
+    frames, report_answer = drive(machine)
     # abort after the first frame
     machine.control(_CONN, protocol.request("report", "all"), 0)
     first = _frame(machine, 0)
     machine.frame_sent(len(first), 0)
     machine.control(_CONN, protocol.request("abort"), 0)
-    after, abort_answers = _drive(machine)
+    after, abort_answers = drive(machine)
     # ENOMEM: the same frame after the back-off
     machine.control(_CONN, protocol.request("report", "all"), 0)
     frame = _frame(machine, 10)
@@ -78,10 +80,10 @@ def session():
     none_yet = machine.next_frame(10) is None
     same = none_yet and _frame(machine, 11) == frame
     machine.control(_CONN, protocol.request("abort"), 0)
-    _drive(machine)
+    drive(machine)
     machine.control(_CONN, protocol.request("delete", "<=", 20), 0)
     machine.control(_CONN, protocol.request("delete", "<=", 19), 0)
-    delete = _drive(machine)[1]
+    delete = drive(machine)[1]
     pairing = Pairing()
     outside = pairing.request(_CONN, 3, 0, 7654321)
     pairing.open(0, 10)

@@ -30,10 +30,11 @@ _POLL_S = 0.01
 
 
 class Unit:
-    def __init__(self, bluetooth, ble, root, device_id=DEVICE_ID, log=None):
+    def __init__(self, bluetooth, ble, root, device_id=DEVICE_ID, log=None, ticks_ms=None):
         self.lines = []
         self._print = log
         self.times = []
+        self.lists = []  # (list time, patients) of every list taken
         self.patients = None
         self.store = store_module.Store(root + "/log")
         self.server = SyncServer(
@@ -45,6 +46,7 @@ class Unit:
             show_passkey=self._show_passkey,
             on_time_set=self._time_set,
             on_patients=self._patients,
+            ticks_ms=ticks_ms,
         )
         self.store.open(self.server.now_ms(), None)
         self.passkey = None
@@ -64,6 +66,7 @@ class Unit:
 
     def _patients(self, list_time_s, patients):
         self.patients = patients
+        self.lists.append((list_time_s, patients))
         self.log("patients %d %d" % (list_time_s, len(patients)))
 
     def add(self, n):
