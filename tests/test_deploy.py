@@ -31,6 +31,13 @@ def one_line(err):
     return err.strip()
 
 
+def failure(capsys, *argv):
+    """The one line a failed deploy says (exit 1, nothing on stdout but progress)."""
+    code, out, err = run(capsys, *argv)
+    assert code == 1, (out, err)
+    return one_line(err)
+
+
 def old_firmware(tmp_path, version="0.0.9"):
     """A copy of the firmware that reports another version, as an older release would."""
     old = tmp_path / "old-firmware"
@@ -108,9 +115,8 @@ def test_an_older_romfs_image_first_on_the_path_fails_the_check_until_romfs_depl
     assert old is not None
     (tmp_path / "old.romfs").write_bytes(old)
     with PtyUnit(tmp_path / "unit", romfs_image=tmp_path / "old.romfs") as unit:
-        code, _out, err = run(capsys, "--port", unit.port)
-        assert code == 1
-        assert one_line(err) == (
+        line = failure(capsys, "--port", unit.port)
+        assert line == (
             "deploy: versions do not match: the unit runs firmware 0.0.9, ruleset %s; this "
             "laptop deployed firmware %s, ruleset %s; board comes from /rom/board.mpy on the "
             "unit, not from the copy just written to /: an older ROMFS image comes first on "
@@ -128,9 +134,8 @@ def test_a_stale_source_file_that_shadows_the_copy_is_named(pty_unit, capsys):
     shutil.copyfile(
         FIRMWARE_DIR / "drivers" / "hx711.py", pty_unit.flash_dir / "drivers" / "hx711.py"
     )
-    code, _out, err = run(capsys, "--port", pty_unit.port)
-    assert code == 1
-    assert one_line(err) == (
+    line = failure(capsys, "--port", pty_unit.port)
+    assert line == (
         "deploy: drivers.hx711 comes from /drivers/hx711.py on the unit, not from the copy "
         "just written to /: remove that file (mpremote rm :/drivers/hx711.py), then deploy "
         "again"
@@ -138,9 +143,7 @@ def test_a_stale_source_file_that_shadows_the_copy_is_named(pty_unit, capsys):
 
 
 def test_no_such_port(capsys, tmp_path):
-    code, out, err = run(capsys, "--port", str(tmp_path / "ttyACM9"))
-    assert (code, out) == (1, "")
-    assert one_line(err) == (
+    assert failure(capsys, "--port", str(tmp_path / "ttyACM9")) == (
         "deploy: no serial port %s: plug the unit in, switch it on and give its port "
         "(list them with: mpremote devs)" % (tmp_path / "ttyACM9")
     )
@@ -152,18 +155,16 @@ def test_a_unit_that_does_not_answer(tmp_path, capsys):
     silent = PtyProcess(tmp_path / "tty", ["sleep", "60"], tmp_path / "silent.sh")
     silent.start()
     try:
-        code, _out, err = run(capsys, "--port", str(silent.port), "--timeout", "1")
+        line = failure(capsys, "--port", str(silent.port), "--timeout", "1")
     finally:
         silent.cut()
-    assert code == 1
-    assert one_line(err).startswith("deploy: the unit on %s does not answer" % silent.port)
+    assert line.startswith("deploy: the unit on %s does not answer" % silent.port)
 
 
 def test_a_copy_that_fails_leaves_the_rest_of_the_unit_alone(pty_unit, capsys):
     (pty_unit.flash_dir / "records").write_text("stored")  # a file where a directory must go
-    code, _out, err = run(capsys, "--port", pty_unit.port, "--target", "/records")
-    assert code == 1
-    assert one_line(err) == (
+    line = failure(capsys, "--port", pty_unit.port, "--target", "/records")
+    assert line == (
         "deploy: making the firmware's directories failed on the unit: "
         "OSError: /records is a file, not a directory"
     )
@@ -191,9 +192,8 @@ def test_a_cable_pulled_mid_copy_is_one_line_and_the_next_deploy_completes(pty_u
 
 def test_romfs_on_a_unit_without_a_romfs_partition(tmp_path, capsys):
     with PtyUnit(tmp_path / "unit", rom_bytes=0) as unit:
-        code, _out, err = run(capsys, "--port", unit.port, "--romfs")
-    assert code == 1
-    assert one_line(err) == (
+        line = failure(capsys, "--port", unit.port, "--romfs")
+    assert line == (
         "deploy: the unit's MicroPython has no ROMFS partition: deploy without --romfs, or "
         "install a MicroPython build with ROMFS (docs/deploy.md)"
     )
@@ -201,11 +201,9 @@ def test_romfs_on_a_unit_without_a_romfs_partition(tmp_path, capsys):
 
 def test_an_image_larger_than_the_partition_is_refused_before_writing(tmp_path, capsys):
     with PtyUnit(tmp_path / "unit", rom_bytes=64 * 1024) as unit:
-        code, _out, err = run(capsys, "--port", unit.port, "--romfs")
+        line = failure(capsys, "--port", unit.port, "--romfs")
         assert unit.rom_file.read_bytes() == b"\xff" * 64 * 1024  # not a byte written
-    assert code == 1
-    assert "does not fit the unit's ROMFS partition (64 KB): deploy without --romfs" in err
-    one_line(err)
+    assert line.endswith("does not fit the unit's ROMFS partition (64 KB): deploy without --romfs")
 
 
 def test_an_image_fits_up_to_the_last_byte_of_the_partition():
@@ -225,9 +223,8 @@ def test_the_unit_must_load_the_mpy_version_this_laptop_compiles():
 def test_firmware_that_does_not_compile_fails_before_the_unit_is_touched(tmp_path, capsys):
     broken = old_firmware(tmp_path)
     (broken / "core" / "broken.py").write_text("def f(:\n")
-    code, _out, err = run(capsys, "--port", str(tmp_path / "no-unit"), "--firmware", str(broken))
-    assert code == 1
-    assert one_line(err).startswith("deploy: mpy-cross cannot compile the firmware: ")
+    line = failure(capsys, "--port", str(tmp_path / "no-unit"), "--firmware", str(broken))
+    assert line.startswith("deploy: mpy-cross cannot compile the firmware: ")
 
 
 def test_a_module_that_fails_to_import_on_the_unit_is_named(pty_unit, tmp_path, capsys):
@@ -235,9 +232,8 @@ def test_a_module_that_fails_to_import_on_the_unit_is_named(pty_unit, tmp_path, 
     (firmware / "drivers" / "buzzer.py").write_text("import machine\nmachine.PWM(10)\n")
     # A module that prints while imported: its line comes before the check's answer
     (firmware / "core" / "chatty.py").write_text("print('imported', [1, 2])\n")
-    code, _out, err = run(capsys, "--port", pty_unit.port, "--firmware", str(firmware))
-    assert code == 1
-    assert one_line(err).startswith(
+    line = failure(capsys, "--port", pty_unit.port, "--firmware", str(firmware))
+    assert line.startswith(
         "deploy: the firmware does not import on the unit: drivers.buzzer: AttributeError: "
     )
 
