@@ -166,7 +166,8 @@ class PtyUnit:
         """rom_bytes: the ROMFS partition's size, whole 4 KB blocks; 0 for a MicroPython
         build without ROMFS. romfs_image: a ROMFS image file the partition starts with (a
         unit that came with older firmware in ROM). extra_path: host directories the unit
-        imports from after its own (simulator fakes, say), read-only."""
+        imports from after its own, read-only: simulator fakes, or the firmware itself,
+        precompiled_dir(FIRMWARE_DIR), for a unit that has it without a deploy."""
         self.unit_dir = Path(unit_dir).resolve()
         self.flash_dir = self.unit_dir / "flash"
         self.rom_file = self.unit_dir / "romfs.bin"

@@ -8,7 +8,9 @@ import pytest
 import serial
 from mpremote.transport import TransportError
 
+from simulator import FIRMWARE_DIR
 from simulator.pty_unit import PtyUnit, UnitBootError
+from simulator.runtime import precompiled_dir
 
 pytestmark = pytest.mark.skipif(
     shutil.which("socat") is None, reason="socat is not installed: apt-get install socat"
@@ -102,3 +104,22 @@ def test_the_romfs_partition_is_whole_flash_blocks(tmp_path):
     with pytest.raises(ValueError, match="4096"):
         PtyUnit(tmp_path / "unit", rom_bytes=4096 + 1)
     PtyUnit(tmp_path / "unit", rom_bytes=4096)  # one whole block
+
+
+def test_the_firmware_on_its_path_keeps_a_store_on_its_flash_across_restarts(tmp_path):
+    # What the serial pull builds on: the firmware importable on the unit (here from the
+    # precompiled tree, read-only at /sim0) and its record store on the unit's flash.
+    firmware = precompiled_dir(FIRMWARE_DIR)
+    opened = "from core import store\nst = store.Store('/log')\nst.open(0)\nst.flush()"
+    seen = []
+    with PtyUnit(tmp_path / "unit", extra_path=[firmware]) as unit:
+        for _boot in range(2):
+            with unit.transport() as t:
+                t.exec(opened)
+                seen.append(t.eval("(st.boot, st.count(), st.stored_seq, store.__file__)"))
+            unit.restart()
+    # Each boot stores its boot event; a reboot's seq skips ahead (docs/storage.md, lease)
+    assert [s[:2] for s in seen] == [(1, 1), (2, 2)]
+    assert seen[0][2] == 1 and seen[1][2] > 1
+    assert {s[3] for s in seen} == {"/sim0/core/store.mpy"}
+    assert (tmp_path / "unit" / "flash" / "log" / "state").exists()
