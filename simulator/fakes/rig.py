@@ -139,9 +139,13 @@ def storage_root(name="log", flash=None, blocks=_FLASH_BLOCKS):
     import sys
 
     if sys.implementation.name != "micropython":
+        import atexit
+        import shutil
         import tempfile
 
-        return tempfile.mkdtemp(prefix="algodose-") + "/" + name, None
+        made = tempfile.mkdtemp(prefix="algodose-")
+        atexit.register(shutil.rmtree, made, True)  # the test process leaves none behind
+        return made + "/" + name, None
     import vfs
     from fake_flash import FakeFlash
 
