@@ -12,11 +12,11 @@ import asyncio
 import os
 
 from micropython import const
+from version import FIRMWARE_VERSION
 
 from core import protocol
 from core.bonds import Bonds
 from core.sync import Pairing, Sync
-from version import FIRMWARE_VERSION
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
