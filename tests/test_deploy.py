@@ -118,7 +118,7 @@ def test_an_older_romfs_image_first_on_the_path_fails_the_check_until_romfs_depl
         line = failure(capsys, "--port", unit.port)
         assert line == (
             "deploy: versions do not match: the unit runs firmware 0.0.9, ruleset %s; this "
-            "laptop deployed firmware %s, ruleset %s; board comes from /rom/board.mpy on the "
+            "laptop deployed firmware %s, ruleset %s; ble comes from /rom/ble.mpy on the "
             "unit, not from the copy just written to /: an older ROMFS image comes first on "
             "its module path: deploy with --romfs" % (RULESET, FIRMWARE_VERSION, RULESET)
         )
