@@ -12,7 +12,7 @@ import asyncio
 import os
 
 from micropython import const
-from version import FIRMWARE_VERSION
+from version import FIRMWARE_VERSION, MANUFACTURER, MODEL
 
 from core import protocol
 from core.bonds import Bonds
@@ -62,9 +62,6 @@ _RING = const(32)
 _CONTROL_SLOTS = const(4)
 _CONTROL_BYTES = const(32)  # the control point's buffer: longer writes are cut, then refused
 _PATIENT_CHUNK_BYTES = const(244)  # [u16 offset] + 242 bytes: one write at MTU 247
-
-MANUFACTURER = "AlgoDose project"
-MODEL = "AlgoDose AD-1"
 
 
 def monotonic_ms():

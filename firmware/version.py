@@ -3,3 +3,6 @@
 # it with every release that goes to a clinic. The dosage rules have their own version,
 # core.dosage.RULESET, stored with every recommendation.
 FIRMWARE_VERSION = "0.1.0"
+# What the unit says it is, over Bluetooth (Device Information) and over USB (firmware/usb.py).
+MANUFACTURER = "AlgoDose project"
+MODEL = "AlgoDose AD-1"
