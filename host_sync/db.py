@@ -1,8 +1,13 @@
 """The laptop's database: every record a device sent, raw and decoded (docs/protocol.md).
 
-Tables (SQL kept portable: a PostgreSQL backend is a second connection class, not a rewrite):
+SQLite by default (a file); a clinic's shared PostgreSQL server with `open_database(
+"postgresql://...")` (host_sync/pg.py): the same tables, the same SQL (quoted identifiers,
+`?` placeholders, ON CONFLICT DO NOTHING), the types named through `sql_type()`.
 
-- `schema_version(version)`: one row; `MIGRATIONS` brings an older file up to date.
+Tables:
+
+- `schema_version(version)`: one row; `MIGRATIONS` brings an older database up to date
+  (below: "Adding a schema version").
 - `devices(device_id, address, manufacturer, model, firmware, ruleset, first_seen_s,
   last_sync_s)`.
 - `records(device_id, seq, type, boot, uptime_ms, wall_s, raw, received_s, decode_error)`:
@@ -17,8 +22,17 @@ Tables (SQL kept portable: a PostgreSQL backend is a second connection class, no
 
 Ingest is idempotent on (device_id, seq): a record seen again is ignored, never duplicated.
 A record whose CRC holds but whose fields do not decode is kept raw with `decode_error`.
+
+Adding a schema version (a change record.FIELDS does not make by itself: a new table, an
+index, a column renamed or retyped): write `_schema_v2(db)` with the same portable SQL (the
+types through `db.sql_type()`), append `(2, _schema_v2)` to MIGRATIONS and set
+SCHEMA_VERSION = 2. Opening a version-1 database then runs the step and writes version 2 in
+the one transaction that also adds field columns, serialised between laptops (SQLite: BEGIN
+IMMEDIATE; PostgreSQL: an advisory lock); a step that fails leaves the database as it was.
+A database of a newer version than this host_sync knows is refused with one line.
 """
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -29,17 +43,19 @@ from core import record
 
 SCHEMA_VERSION = 1
 DB_FILE_NAME = "algodose.db"
+URL_SCHEMES = ("postgresql://", "postgres://")
 
-# Columns of `records` besides the key.
+# Columns of `records` besides the key: (name, type, constraint).
 _RECORD_COLUMNS = (
-    ("type", "TEXT NOT NULL"),
-    ("boot", "INTEGER NOT NULL"),
-    ("uptime_ms", "INTEGER NOT NULL"),
-    ("wall_s", "INTEGER"),
-    ("raw", "BLOB NOT NULL"),
-    ("received_s", "INTEGER NOT NULL"),
-    ("decode_error", "TEXT"),
+    ("type", "TEXT", "NOT NULL"),
+    ("boot", "INTEGER", "NOT NULL"),
+    ("uptime_ms", "INTEGER", "NOT NULL"),
+    ("wall_s", "INTEGER", ""),
+    ("raw", "BLOB", "NOT NULL"),
+    ("received_s", "INTEGER", "NOT NULL"),
+    ("decode_error", "TEXT", ""),
 )
+RECORD_COLUMN_NAMES = ("device_id", "seq") + tuple(c[0] for c in _RECORD_COLUMNS)
 # Names record.decode() returns beyond FIELDS, per type (another ruleset's rule bits).
 DECODE_EXTRAS = {"recommendation": ("rule_bits", "reason_rules")}
 # SQL types of the fields that are not integers ("<type>.<field>"); every other is INTEGER.
@@ -121,6 +137,16 @@ class DatabaseError(Exception):
     """The database cannot be opened or written: the message is one line for the user."""
 
 
+def open_database(target):
+    """--db: a postgresql:// URL (a clinic's shared server, host_sync/pg.py) or the path of
+    an SQLite file. Raises DatabaseError with one line."""
+    if target.startswith(URL_SCHEMES):
+        from host_sync.pg import PostgresDatabase
+
+        return PostgresDatabase(target)
+    return Database(target)
+
+
 def default_path():
     """Where the database lives unless --db says otherwise: the user's data directory."""
     import platformdirs
@@ -151,6 +177,11 @@ def _q(name):
     return '"%s"' % name  # quoted: "end" and friends are SQL keywords
 
 
+def _one_line(error):
+    """A driver's message on one line (PostgreSQL's run over several)."""
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 def _header(raw):
     # Header fields of a CRC-valid record whose payload did not decode.
     rtype, flags, _n, seq, boot, uptime_ms = struct.unpack_from("<BBBIHI", raw, 0)
@@ -161,63 +192,86 @@ def _header(raw):
 
 class Database:
     """SQLite, the zero-setup default. The SQL is plain (quoted identifiers, ON CONFLICT DO
-    NOTHING, `?` placeholders in one place) so a PostgreSQL class can share it."""
+    NOTHING, `?` placeholders, types through sql_type()) so that host_sync.pg's
+    PostgresDatabase shares every method but the few marked "backend" below."""
 
-    placeholder = "?"
+    errors = (sqlite3.Error,)  # backend: what its driver raises
 
     def __init__(self, path):
         self.path = path
         try:
-            directory = os.path.dirname(os.path.abspath(path))
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            # Created 0600 before SQLite opens it: patient data, pseudonymous or not.
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            os.close(fd)
-            self.conn = sqlite3.connect(path, isolation_level=None)
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn = self._connect(path)
             self._migrate()
-        except (OSError, sqlite3.Error) as error:
-            raise DatabaseError("cannot open the database %s: %s" % (path, error)) from None
+        except (OSError, *self.errors) as error:
+            raise DatabaseError(
+                "cannot open the database %s: %s" % (self.path, _one_line(error))
+            ) from None
         self._inserts = self._build_inserts()
+
+    def _connect(self, path):
+        """backend: the connection, with execute() and executemany() as sqlite3 has them."""
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        # Created 0600 before SQLite opens it: patient data, pseudonymous or not.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        return conn
 
     def close(self):
         self.conn.close()
 
     # --- schema ------------------------------------------------------------------------------
 
-    def version(self):
+    def sql_type(self, kind):
+        """backend: the column type for INTEGER, TEXT, REAL or BLOB."""
+        return kind
+
+    def has_table(self, name):
+        """backend"""
         row = self.conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
-        if row is None:
+        return row is not None
+
+    def columns(self, table):
+        """backend: the table's column names, in order."""
+        return [row[1] for row in self.conn.execute("PRAGMA table_info(%s)" % _q(table))]
+
+    def _begin_schema(self):
+        """backend: a transaction no other laptop's schema change runs beside (a write
+        lock at once, so two laptops opening a new database do not both create it)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def version(self):
+        if not self.has_table("schema_version"):
             return 0
         row = self.conn.execute("SELECT version FROM schema_version").fetchone()
         return 0 if row is None else row[0]
 
     def _migrate(self):
-        version = self.version()
-        if version > SCHEMA_VERSION:
-            raise DatabaseError(
-                "the database %s is from a newer host_sync (schema %d; this one knows %d):"
-                " update host_sync" % (self.path, version, SCHEMA_VERSION)
-            )
-        self.conn.execute("BEGIN")
+        self._begin_schema()
         try:
+            found = version = self.version()
+            if version > SCHEMA_VERSION:
+                raise DatabaseError(
+                    "the database %s is from a newer host_sync (schema %d; this one knows %d):"
+                    " update host_sync" % (self.path, version, SCHEMA_VERSION)
+                )
             for step_version, step in MIGRATIONS:
                 if version < step_version:
                     step(self)
                     version = step_version
-            self.conn.execute("DELETE FROM schema_version")
-            self.conn.execute("INSERT INTO schema_version (version) VALUES (%d)" % version)
+            if version != found:
+                self.conn.execute("DELETE FROM schema_version")
+                self.conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             self._add_field_columns()
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-
-    def columns(self, table):
-        return [row[1] for row in self.conn.execute("PRAGMA table_info(%s)" % _q(table))]
 
     def _add_field_columns(self):
         # Columns follow record.FIELDS: a field added to a record type becomes a column.
@@ -227,7 +281,11 @@ class Database:
                 if name not in have:
                     self.conn.execute(
                         "ALTER TABLE %s ADD COLUMN %s %s"
-                        % (_q(table_name(rtype)), _q(name), column_type(rtype, name))
+                        % (
+                            _q(table_name(rtype)),
+                            _q(name),
+                            self.sql_type(column_type(rtype, name)),
+                        )
                     )
 
     # --- devices -------------------------------------------------------------------------------
@@ -357,27 +415,31 @@ class Database:
         conn = self.conn
         try:
             conn.execute("BEGIN")
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT INTO records (device_id, seq, type, boot, uptime_ms, wall_s, raw,"
-                " received_s, decode_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (device_id, seq) DO NOTHING",
-                rows,
-            )
-            new = conn.total_changes - before
-            for rtype, values in typed.items():
-                conn.executemany(self._inserts[rtype][0], values)
+            new = self._insert_rows(rows, typed)
             if last_sync_s is not None:
                 conn.execute(
                     "UPDATE devices SET last_sync_s = ? WHERE device_id = ?",
                     (last_sync_s, device_id),
                 )
             conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            conn.execute("ROLLBACK")
+        except self.errors as error:
+            with contextlib.suppress(*self.errors):  # the connection may be gone
+                conn.execute("ROLLBACK")
             raise DatabaseError(
-                "cannot write to the database %s: %s" % (self.path, error)
+                "cannot write to the database %s: %s" % (self.path, _one_line(error))
             ) from None
+        return new
+
+    def _insert_rows(self, rows, typed):
+        """backend: the rows of `records` and of the type tables, inside the transaction;
+        how many records were new."""
+        new = self.conn.executemany(
+            "INSERT INTO records (%s) VALUES (%s) ON CONFLICT (device_id, seq) DO NOTHING"
+            % (", ".join(_q(c) for c in RECORD_COLUMN_NAMES), ", ".join("?" * 9)),
+            rows,
+        ).rowcount
+        for rtype, values in typed.items():
+            self.conn.executemany(self._inserts[rtype][0], values)
         return new
 
     def mark_synced(self, device_id, now_s=None):
@@ -386,27 +448,47 @@ class Database:
             (int(time.time()) if now_s is None else now_s, device_id),
         )
 
+    # --- reading -------------------------------------------------------------------------------
+
+    def raw_records(self, device_id=None):
+        """(device_id, seq, raw bytes) of every record held, or of one device's, in
+        (device_id, seq) order: what exports decode again."""
+        if device_id is None:
+            sql, args = "SELECT device_id, seq, raw FROM records ORDER BY device_id, seq", ()
+        else:
+            sql = "SELECT device_id, seq, raw FROM records WHERE device_id = ? ORDER BY seq"
+            args = (device_id,)
+        for found, seq, raw in self.conn.execute(sql, args):
+            yield found, seq, bytes(raw)
+
 
 def _schema_v1(db):
     conn = db.conn
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    integer = db.sql_type("INTEGER")
+    conn.execute("CREATE TABLE schema_version (version %s NOT NULL)" % integer)
     conn.execute(
         "CREATE TABLE devices (device_id TEXT PRIMARY KEY, address TEXT, manufacturer TEXT,"
-        " model TEXT, firmware TEXT, ruleset TEXT, first_seen_s INTEGER NOT NULL,"
-        " last_sync_s INTEGER)"
+        " model TEXT, firmware TEXT, ruleset TEXT, first_seen_s %s NOT NULL,"
+        " last_sync_s %s)" % (integer, integer)
     )
     conn.execute(
         "CREATE TABLE records (device_id TEXT NOT NULL REFERENCES devices (device_id),"
-        " seq INTEGER NOT NULL, %s, PRIMARY KEY (device_id, seq))"
-        % ", ".join("%s %s" % (_q(name), kind) for name, kind in _RECORD_COLUMNS)
+        " seq %s NOT NULL, %s, PRIMARY KEY (device_id, seq))"
+        % (
+            integer,
+            ", ".join(
+                ("%s %s %s" % (_q(name), db.sql_type(kind), constraint)).strip()
+                for name, kind, constraint in _RECORD_COLUMNS
+            ),
+        )
     )
     for rtype, _number in record_types():
         # The field columns are added by _add_field_columns (from record.FIELDS).
         conn.execute(
-            "CREATE TABLE %s (device_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+            "CREATE TABLE %s (device_id TEXT NOT NULL, seq %s NOT NULL,"
             " PRIMARY KEY (device_id, seq),"
             " FOREIGN KEY (device_id, seq) REFERENCES records (device_id, seq))"
-            % _q(table_name(rtype))
+            % (_q(table_name(rtype)), integer)
         )
 
 
