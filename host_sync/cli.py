@@ -1,33 +1,52 @@
-"""python -m host_sync scan | pair | pull | status | set-time | patients push FILE
+"""python -m host_sync scan | pair | pull | status | set-time | patients push FILE | deploy
 
-Every command takes --db PATH (default: algodose.db in the user's data directory) and
---device ADDRESS-or-NAME (default: the unit this laptop paired with, or the only one in
-range). Errors a user can cause print one line and exit with a code (host_sync.transport):
-1 link dropped or refused (what arrived is kept), 2 bad arguments or input file, 3 no
-Bluetooth adapter, 4 no device found, 5 not paired or pairing refused, 6 database.
+Every command takes --db PATH-or-URL (default: $ALGODOSE_DB, else algodose.db in the user's
+data directory; a postgresql:// URL is a clinic's shared server) and --device
+ADDRESS-or-NAME (default: the unit this laptop paired with, or the only one in range).
+`pull --serial PORT` pulls over the unit's USB cable instead of Bluetooth. `deploy` is
+host_sync.deploy's own command (its options: `deploy --help`). Errors a user can cause print
+one line and exit with a code (host_sync.transport): 1 link dropped or refused (what
+arrived is kept), 2 bad arguments or input file, 3 no Bluetooth adapter, 4 no device found,
+5 not paired or pairing refused, 6 database.
 """
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 
 from core import protocol
 from host_sync import transport as t
 from host_sync.ble import BleTransport, find, scan
-from host_sync.db import Database, DatabaseError, default_path
+from host_sync.db import DatabaseError, default_path, open_database
 from host_sync.patients import PatientFileError, read_csv
 from host_sync.pull import pull
+from host_sync.usb import ANSWER_TIMEOUT_S as USB_ANSWER_TIMEOUT_S
+from host_sync.usb import UsbTransport
+
+DB_VARIABLE = "ALGODOSE_DB"  # a clinic's laptops name their shared server once
+SCAN_S = 5.0
 
 
 def _parser():
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", metavar="PATH", help="the database (default: %(default)s)")
+    common.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the database: a file, or a clinic's postgresql://USER@HOST/DBNAME"
+        " (default: $%s, else a file in your data directory)" % DB_VARIABLE,
+    )
     common.add_argument(
         "--device", metavar="ADDRESS", help="the unit's address or name (default: the paired one)"
     )
     common.add_argument(
-        "--timeout", type=float, default=5.0, metavar="S", help="how long to scan (seconds)"
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="how long to scan (default 5 s), or to wait for a unit's answer over USB"
+        " (default 10 s)",
     )
     parser = argparse.ArgumentParser(
         prog="python -m host_sync", description="Sync AlgoDose units with this laptop."
@@ -35,7 +54,12 @@ def _parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("scan", parents=[common], help="list the AlgoDose units in range")
     sub.add_parser("pair", parents=[common], help="pair with a unit (passkey on its screen)")
-    sub.add_parser("pull", parents=[common], help="bring the unit's new records in")
+    pull_parser = sub.add_parser("pull", parents=[common], help="bring the unit's new records in")
+    pull_parser.add_argument(
+        "--serial",
+        metavar="PORT",
+        help="over the unit's USB cable, on this serial port (e.g. /dev/ttyACM0, COM3)",
+    )
     sub.add_parser("status", parents=[common], help="show the unit's status and versions")
     sub.add_parser("set-time", parents=[common], help="set the unit's clock to this laptop's")
     patients = sub.add_parser("patients", help="the patient list on the unit")
@@ -44,11 +68,13 @@ def _parser():
         "push", parents=[common], help="send a CSV of pseudonymous codes and factors"
     )
     push.add_argument("file", metavar="FILE")
+    # Listed here for --help; main() hands everything after the word to host_sync.deploy.
+    sub.add_parser("deploy", help="put this laptop's firmware on a unit over USB", add_help=False)
     return parser
 
 
 def _open_db(args):
-    return Database(args.db or default_path())
+    return open_database(args.db or os.environ.get(DB_VARIABLE) or default_path())
 
 
 def _say(text):
@@ -56,17 +82,24 @@ def _say(text):
 
 
 async def _connect(args, db=None):
-    """The unit named by --device, or the one this laptop paired with (the database knows
-    its address), or the only one in range."""
+    """The unit on --serial's USB port; else the unit named by --device, or the one this
+    laptop paired with (the database knows its address), or the only one in range."""
+    if getattr(args, "serial", None):
+        timeout_s = USB_ANSWER_TIMEOUT_S if args.timeout is None else args.timeout
+        return await UsbTransport(args.serial, timeout_s).connect()
     if db is None:
         db = _open_db(args)
     known = [d["address"] for d in db.devices()]
-    device = await find(args.device, known, args.timeout)
+    device = await find(args.device, known, _scan_s(args))
     return await BleTransport(device).connect()
 
 
+def _scan_s(args):
+    return SCAN_S if args.timeout is None else args.timeout
+
+
 async def cmd_scan(args):
-    found = await scan(args.timeout)
+    found = await scan(_scan_s(args))
     if not found:
         raise t.NoDevice("no AlgoDose unit in range: is it on and near?")
     for address, name in found:
@@ -124,6 +157,8 @@ async def cmd_pull(args):
         )
     if result.acked_through:
         _say("the unit may now free records up to %d" % result.acked_through)
+    if getattr(link, "app_stopped", False):
+        _say("the unit's app was stopped for the transfer: switch the unit off and on again")
     return t.EXIT_OK
 
 
@@ -235,6 +270,11 @@ class _Progress:
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["deploy"]:
+        from host_sync import deploy
+
+        return deploy.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "patients":
         command = cmd_patients_push

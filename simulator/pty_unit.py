@@ -9,7 +9,8 @@ mpremote, `host_sync deploy` and the serial pull talk to it as to a board's USB 
 The unit's filesystem is the directory `unit.flash_dir`, mounted at "/" on the unit (what a
 board's LittleFS is), so a deploy to "/" lands there and the unit imports from it; its
 ROMFS partition is the file `unit.rom_file` (simulator/pty_boot.py sets both up). The unix
-port has no soft reset: always connect with `resume` (transport() does). `cut()` pulls the
+port has no soft reset: always connect with `resume` (transport() does). A Ctrl-C from the
+host interrupts a program the unit runs, as on a board. `cut()` pulls the
 cable (the pty and the interpreter vanish, mid-transfer if one is running; the files stay)
 and `restart()` plugs it in again on the same port path and the same files.
 """
@@ -69,9 +70,12 @@ def _alive(pid):
 
 
 class PtyProcess:
-    """`socat PTY,link=PORT,raw,echo=0 EXEC:LAUNCHER,pty,raw,echo=0,setsid,ctty`: the
+    """`socat PTY,link=PORT,raw,echo=0 EXEC:LAUNCHER,pty,raw,echo=0,isig=1,setsid,ctty`: the
     launcher (a shell script that execs the command) gets a terminal of its own, the host
-    opens PORT. Ending socat closes both ends, and the launcher's session gets SIGHUP."""
+    opens PORT. Ending socat closes both ends, and the launcher's session gets SIGHUP.
+    isig: a Ctrl-C from the host interrupts a running program (SIGINT: KeyboardInterrupt
+    in micropython, whose REPL reads its lines with the terminal in raw mode), as a board's
+    USB REPL does; mpremote relies on it to stop an app that runs."""
 
     def __init__(self, port, command, launcher):
         self.port = Path(port)
@@ -100,7 +104,7 @@ class PtyProcess:
             [
                 socat_binary(),
                 "PTY,link=%s,raw,echo=0" % self.port,
-                "EXEC:%s,pty,raw,echo=0,setsid,ctty" % self.launcher,
+                "EXEC:%s,pty,raw,echo=0,isig=1,setsid,ctty" % self.launcher,
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -201,7 +205,9 @@ class PtyUnit:
 
         deadline = time.monotonic() + timeout_s
         with serial.Serial(self.port, 115200, timeout=0.1) as s:
-            s.write(b"\x03\r")  # cancel any half-typed line; ask for a fresh prompt
+            # Ask for a fresh prompt. No Ctrl-C: the interpreter is new (no half-typed line)
+            # and would take it as an interrupt of the boot script still running.
+            s.write(b"\r")
             self._read_until(s, b">>> ", deadline)
             # What the boot printed before we opened the port is gone: ask for its outcome.
             # The markers are built on the unit, so the echoed command does not match them.
