@@ -34,9 +34,11 @@ def run(board):
             board.unit = unit  # for the REPL (and the simulator's hand): the running unit
             asyncio.run(unit.run())
         except Exception as err:  # the crash handler: every error, MemoryError included
-            show = getattr(sys, "print_exception", None)
+            show = getattr(sys, "print_exception", None)  # MicroPython's
             if show is not None:
-                show(err)  # on the board's console, for whoever has it connected
+                show(err, sys.stderr)  # the board's console, for whoever has it connected
+            else:
+                print("AlgoDose: crash:", repr(err), file=sys.stderr)
             if unit is not None:
                 unit.crashed(err)
         cause = board.restart()

@@ -96,6 +96,7 @@ _AT_CALIBRATE = (SETTINGS, ui.SETTINGS_ROWS.index("calibrate"))
 _MASS_STEP_G = const(100)
 _MASS_MAX_G = const(20000)
 _NO_BLE = "There is no Bluetooth on this unit."
+_NO_NEEDLES = "No needles today: no after-care."
 _CLOCK_OK = "The laptop set the clock. It is set again at every sync."
 
 
@@ -258,7 +259,7 @@ class Nav:
     def _new_visit(self):
         # Refused early, before the clinician ticks anything (core.visit checks again).
         if not self.settings.calibrated():
-            self._notice("calibration", None, None, "ok:calibrate", _AT_CALIBRATE)
+            self._notice("calibration", None, None, "ok:settings", _AT_CALIBRATE)
             return
         try:
             room = self.store.room_for_session()
@@ -681,7 +682,7 @@ class Nav:
             return ui.sync(c, link.sent, link.total, "ok:hide")
         if screen == END:
             text = "Finished trials stay saved. No dose is recorded today."
-            return ui.notice(c, "End visit?", text, 0, "ok:end visit")
+            return ui.notice(c, "End visit?", text, 0, "ok:end")
         if screen == OPTIONS:
             return ui.menu(c, "Options", OPTION_ITEMS, self.cursor)
         if screen == DOSE:
@@ -715,7 +716,8 @@ class Nav:
         if state == V.RESULT:
             return ui.recommendation(c, visit.recommendation, page)
         if state == V.DONE:
-            return ui.aftercare(c, visit.recommendation.get("aftercare") or (), page)
+            lines = visit.recommendation.get("aftercare") or (_NO_NEEDLES,)
+            return ui.aftercare(c, lines, page)
         if state == V.STORAGE:
             message = visit.message
             kind = "storage_full" if message == V.MSG_FULL else "storage"

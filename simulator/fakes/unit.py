@@ -122,14 +122,14 @@ class Board:
         flash=None,
         flash_blocks=48,
         store_root=None,
-        reference="data/qst_reference.json",
+        reference=None,
         on_frame=None,
         safe=False,
         restarts_max=3,
     ):
         self.clock = clock = VirtualClock()
         self.chip = FakeHX711(clock, offset_counts, counts_per_kg, noise_counts, seed)
-        self.QST_REFERENCE = reference
+        self.QST_REFERENCE = reference or _reference()
         self.on_frame = on_frame
         self.safe = safe
         self.cause = PWRON_RESET
@@ -139,6 +139,7 @@ class Board:
         self.stop_pin = Pin()
         self.pwm = PWM()
         self.hand = None  # called once per sample with the unit
+        self.names = []  # every screen shown (core.nav's names), once each, in order
         self.unit = None  # the running app.App (main.run sets it)
         self.mount_failures = 0  # the next mounts that fail (a flash that fails for a while)
         self.hang_next_sleep = False
@@ -218,8 +219,17 @@ class Board:
         return found
 
     def display(self):
-        self.screen = Display(self.on_frame)
+        self.screen = Display(self._frame)
         return self.screen
+
+    def _frame(self, buf):
+        unit = self.unit
+        if unit is not None:
+            name = unit.nav.name()
+            if name not in self.names:
+                self.names.append(name)
+        if self.on_frame is not None:
+            self.on_frame(buf)
 
     def buzzer(self):
         from drivers.buzzer import Buzzer
@@ -269,8 +279,8 @@ class Board:
 
     def storage_fails(self, failing):
         """The store's storage fails (True) or works again (False): on micropython every
-        flash call fails (raised, as a board's partition driver does); on CPython the
-        store's directory is moved away, so every file operation in it fails."""
+        flash call fails (raised, as a board's partition driver does); on CPython a file
+        takes the place of the store's directory, so every file operation in it fails."""
         if MICROPYTHON:
             self.flash.fail("raise" if failing else None)
             return
@@ -279,7 +289,9 @@ class Board:
         root = self.STORE_ROOT + "/log"
         if failing:
             os.rename(root, root + ".away")
+            open(root, "w").close()
         else:
+            os.remove(root)
             os.rename(root + ".away", root)
 
     def power_cut(self):
@@ -290,6 +302,18 @@ class Board:
             unit.store.close()
         self.unit = None
         self.cause = PWRON_RESET
+
+
+def _reference():
+    # The table the firmware ships, wherever the firmware is on the module path.
+    for root in sys.path:
+        path = (root or ".") + "/data/qst_reference.json"
+        try:
+            open(path).close()
+            return path
+        except OSError:
+            pass
+    raise OSError("data/qst_reference.json is not on the module path")
 
 
 async def _until(clock, end_us):
@@ -306,8 +330,10 @@ class Hand:
     True when the script may go on; step() checks it once per sample. When the script ends
     the board is powered off."""
 
-    def __init__(self, script, area_cm2_x100=100):
+    def __init__(self, script, area_cm2_x100=100, patience_ms=120000):
         self.area = area_cm2_x100
+        self.patience_ms = patience_ms  # a condition not met by then: the script is wrong
+        self._since_ms = 0
         self.board = None
         self.unit = None
         self._events = []  # [at_ms, pin, level], time ascending
@@ -334,7 +360,13 @@ class Hand:
             return
         waiting = self._waiting
         if waiting is not None and not waiting(self):
+            if now - self._since_ms > self.patience_ms:
+                raise ScriptError(
+                    "waited %d s on the screen %s, in visit state %d"
+                    % (self.patience_ms // 1000, self.unit.nav.name(), self.unit.visit.state)
+                )
             return
+        self._since_ms = now
         try:
             self._waiting = next(self._script)
         except StopIteration:
@@ -349,6 +381,10 @@ class Hand:
         """No button is held and the UI has had time to answer the last press."""
         events = self._events
         return not events and self.board is not None and self.board.now_ms() >= self._calm_ms
+
+    def ready(self):
+        """The probe is off the skin again after the last trial()."""
+        return self.board is not None and self.board.now_ms() >= self.busy_ms
 
     def after(self, ms):
         end = self.board.now_ms() + ms if self.board is not None else ms
@@ -458,13 +494,15 @@ def idle(hand):
 
 
 def run(script, board=None, **keywords):
-    """Boots the firmware's main.run on board (None: a new calibrated Board of keywords) with
-    script as the Hand; returns the board when the script ends."""
+    """Boots the firmware's main.run on board (None: a new Board of keywords, calibrated
+    unless calibrated=False) with script as the Hand; returns the board when it ends."""
     import main
 
     if board is None:
+        calibrated = keywords.pop("calibrated", True)
         board = Board(**keywords)
-        board.calibrated()
+        if calibrated:
+            board.calibrated()
     board.hand = Hand(script)
     try:
         main.run(board)

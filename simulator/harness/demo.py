@@ -326,9 +326,7 @@ def _dose_view(d):
 def run(write, quiet=False, flash=None):
     """The visit; write(line) takes the output; flash: the FakeFlash to use (micropython)."""
     demo = Demo(write, quiet)
-    board = Board(
-        noise_counts=40, seed=11, on_frame=demo.on_frame, reference=_reference(), flash=flash
-    )
+    board = Board(noise_counts=40, seed=11, on_frame=demo.on_frame, flash=flash)
     demo.board = board
     board.calibrated()  # with a 2 kg mass, at the start of the clinic day
     demo.say(
@@ -339,17 +337,6 @@ def run(write, quiet=False, flash=None):
         raise RuntimeError("the unit stopped before the visit was over")
     board.power_cut()
     return demo
-
-
-def _reference():
-    for root in sys.path:
-        path = (root or ".") + "/data/qst_reference.json"
-        try:
-            open(path).close()
-            return path
-        except OSError:
-            pass
-    raise OSError("data/qst_reference.json is not on the module path")
 
 
 def main(argv, stdin, stdout, stderr):
