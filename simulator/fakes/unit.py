@@ -243,6 +243,10 @@ class Board:
     def ble(self):
         return None  # the BLE link is wired by the sync work (issue 10)
 
+    def attach(self, hand):
+        """hand: a Hand, called once per sample from now on."""
+        self.hand = hand
+
     def reset_cause(self):
         return self.cause
 
@@ -281,8 +285,9 @@ class Board:
         """The store's storage fails (True) or works again (False): on micropython every
         flash call fails (raised, as a board's partition driver does); on CPython a file
         takes the place of the store's directory, so every file operation in it fails."""
-        if MICROPYTHON:
-            self.flash.fail("raise" if failing else None)
+        flash = self.flash
+        if flash is not None:
+            flash.fail("raise" if failing else None)
             return
         import os
 
@@ -330,11 +335,11 @@ class Hand:
     True when the script may go on; step() checks it once per sample. When the script ends
     the board is powered off."""
 
-    def __init__(self, script, area_cm2_x100=100, patience_ms=120000):
+    def __init__(self, board, script, area_cm2_x100=100, patience_ms=120000):
+        self.board = board
         self.area = area_cm2_x100
         self.patience_ms = patience_ms  # a condition not met by then: the script is wrong
         self._since_ms = 0
-        self.board = None
         self.unit = None
         self._events = []  # [at_ms, pin, level], time ascending
         self._stop_at = -1  # the patient presses stop at this time (ms), -1: not planned
@@ -345,7 +350,6 @@ class Hand:
         self.done = False
 
     def step(self, board):
-        self.board = board
         self.unit = board.unit
         now = board.now_ms()
         events = self._events
@@ -379,15 +383,14 @@ class Hand:
 
     def idle(self, _hand=None):
         """No button is held and the UI has had time to answer the last press."""
-        events = self._events
-        return not events and self.board is not None and self.board.now_ms() >= self._calm_ms
+        return not self._events and self.board.now_ms() >= self._calm_ms
 
     def ready(self):
         """The probe is off the skin again after the last trial()."""
-        return self.board is not None and self.board.now_ms() >= self.busy_ms
+        return self.board.now_ms() >= self.busy_ms
 
     def after(self, ms):
-        end = self.board.now_ms() + ms if self.board is not None else ms
+        end = self.board.now_ms() + ms
 
         def waited(hand):
             return hand.board.now_ms() >= end
@@ -399,8 +402,6 @@ class Hand:
     def press(self, index, times=1, hold_ms=_PRESS_MS):
         """Presses button index (0 up, 1 down, 2 select) times, one after the other."""
         board = self.board
-        if board is None:
-            return
         at = max(board.now_ms(), self._events[-1][0] + 60 if self._events else 0)
         pin = board.pins[index]
         for _ in range(times):
@@ -503,7 +504,7 @@ def run(script, board=None, **keywords):
         board = Board(**keywords)
         if calibrated:
             board.calibrated()
-    board.hand = Hand(script)
+    board.attach(Hand(board, script))
     try:
         main.run(board)
     except PowerOff:

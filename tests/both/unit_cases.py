@@ -557,7 +557,11 @@ class Link:
     def close_pairing(self, t_ms):
         self.calls.append("close")
         self.pairing_open = False
-        self.passkey = None
+        self.show_passkey(None)
+
+    def show_passkey(self, passkey):
+        # the sync server's callback: the laptop asks for a passkey (None: done)
+        self.passkey = passkey
 
 
 def pairing_and_sync():
@@ -582,7 +586,7 @@ def pairing_and_sync():
         hand.press(SELECT)
         yield on("pairing")
         out["open"] = screen(unit)
-        link.passkey = 42
+        link.show_passkey(42)
         link.pairing_left_s = 41
         yield hand.after(200)
         out["passkey"] = screen(unit)
