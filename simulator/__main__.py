@@ -110,6 +110,12 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_tui(args):
+    from simulator import tui
+
+    return tui.run()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +124,9 @@ def main(argv=None):
     )
     p.add_argument("--out", default="demo-out", metavar="DIR", help="where the PNGs go")
     p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+    sub.add_parser(
+        "tui", help="the virtual unit in this terminal: keys for the buttons and the probe"
+    )
     p = sub.add_parser(
         "recommend", help="one case as JSON on stdin -> the recommendation as JSON on stdout"
     )
@@ -128,7 +137,12 @@ def main(argv=None):
     p.add_argument("--scenario", required=True, metavar="FILE", help="e.g. " + _EXAMPLE)
     p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     args = parser.parse_args(argv)
-    commands = {"recommend": cmd_recommend, "demo": cmd_demo, "measure": cmd_measure}
+    commands = {
+        "recommend": cmd_recommend,
+        "demo": cmd_demo,
+        "measure": cmd_measure,
+        "tui": cmd_tui,
+    }
     try:
         return commands[args.command](args)
     except MicroPythonMissing as err:

@@ -93,3 +93,27 @@ def test_an_unwritable_out_dir_is_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: cannot write the screens to ")
     assert proc.stderr.count("\n") == 1 and proc.stdout == ""
+
+
+def test_the_tui_runs_the_unit_from_keys():
+    # menu (w), New visit (enter), then down twice on the patient list, quit
+    proc = simulator("tui", stdin="w\nssq")
+    assert proc.returncode == 0, proc.stderr
+    frames = proc.stdout.split("└")
+    assert len(frames) > 3  # the unit redrew as the keys came
+    last = proc.stdout.rstrip().splitlines()
+    assert last[-2] == "probe 0.0 kPa, pressing at 0 kPa/s | screen: patients"
+    assert last[-1].startswith("w/s up/down")
+
+
+def test_the_tui_presses_the_probe_and_the_stop_button():
+    # harder five times: 50 kPa/s; 0.3 s between keys, so the load climbs; lifted; stop
+    proc = simulator("tui", stdin="+++++0pq")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("probe ")]
+    lines = [line for line in lines if "| screen:" not in line]  # a line per key
+    rates = [line for line in lines if "pressing at 0 " not in line]
+    assert [line.split()[-2] for line in rates] == ["10", "20", "30", "40", "50"]
+    # 0.3 s at each rate: 3 + 6 + 9 + 12 kPa before the fifth key
+    assert rates[-1].startswith("probe 30.")
+    assert lines[-1] == "probe 0.0 kPa, pressing at 0 kPa/s"  # lifted, then stop

@@ -179,6 +179,13 @@ class Board:
     def sample_wait(self):
         """Lets virtual time run to just after the chip's next conversion, gives the Hand
         its turn, and yields (allocation-free on micropython)."""
+        self.next_sample()
+        if MICROPYTHON:
+            return asyncio.sleep_ms(0)  # pyright: ignore[reportAttributeAccessIssue]
+        return asyncio.sleep(0)
+
+    def next_sample(self):
+        """The clock to just after the next conversion; the watchdog; the Hand's turn."""
         clock = self.clock
         clock.sleep_us(PERIOD_US - (clock.now_us - PHASE_US) % PERIOD_US + 100)
         wdt = self.wdt
@@ -187,9 +194,6 @@ class Board:
         hand = self.hand
         if hand is not None:
             hand.step(self)
-        if MICROPYTHON:
-            return asyncio.sleep_ms(0)  # pyright: ignore[reportAttributeAccessIssue]
-        return asyncio.sleep(0)
 
     def sleep_ms(self, ms):
         if self.hang_next_sleep:  # a task that never wakes again (the watchdog's test)
