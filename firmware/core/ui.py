@@ -8,7 +8,6 @@
 # Rules every screen keeps: nothing drawn past the edge (Canvas.overflow stays False); a
 # page breaks only between sentences (core.draw.paginate); every screen but home (the root)
 # ends with the back hint; pressure is shown with its unit, in the clinic's unit.
-import framebuf
 from micropython import const
 
 from core import draw, font
@@ -518,22 +517,6 @@ def recommendation(target, result, page=0, keys="ok:dose"):
     blocks.append(["Rules " + result.get("ruleset", "?")] + draw.wrap(" ".join(rules)))
     title = _STATUS_TITLES.get(result.get("status"), "?")
     return _paged(_canvas(target), title, blocks, page, keys, top, None, _dose_top, result)
-
-
-def recommendation_pages(result):
-    """The text view of every page of recommendation(result) (the demo prints them)."""
-    fb = framebuf.FrameBuffer(
-        bytearray(draw.WIDTH * draw.HEIGHT // 8), draw.WIDTH, draw.HEIGHT, framebuf.MONO_VLSB
-    )
-    canvas = Canvas(fb)
-    pages = []
-    page = 0
-    while True:
-        recommendation(canvas, result, page)
-        pages.append(canvas.rows())
-        page += 1
-        if page >= canvas.pages:
-            return pages
 
 
 DOSE_ROWS = ("confirm", "gauge_mm", "needles", "depth", "manipulation")
