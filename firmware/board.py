@@ -5,6 +5,7 @@
 # the Pico W variant: docs/hardware.md.
 import asyncio
 import os
+import sys
 import time
 
 import machine
@@ -33,8 +34,9 @@ _fence = None
 
 
 def _find_reference():
-    # The firmware runs from a ROMFS image (/rom) or as files on the flash (/).
-    for path in ("/rom/data/qst_reference.json", "/data/qst_reference.json"):
+    # Wherever the firmware went: a ROMFS image (/rom), mip's /lib, or the filesystem's root.
+    for root in sys.path:
+        path = (root + "/" if root else "") + "data/qst_reference.json"
         try:
             os.stat(path)
             return path
