@@ -74,8 +74,11 @@ def test_a_sensor_fault_mid_trial_says_what_to_do_and_the_trial_is_taken_again(b
     out = both("sensor_fault_mid_trial")
     assert out["sensor"][1:2] == ["SENSOR"]
     assert "Sensor fault: check" in out["sensor"]
-    assert out["trials"] == [[1, "stop", 2391], [2, "fault", None], [3, "stop", 2441],
-                             [4, "stop", 2414]]  # fmt: skip
+    assert [t[:2] for t in out["trials"]] == [[1, "stop"], [2, "fault"], [3, "stop"], [4, "stop"]]
+    assert out["trials"][1][2] is None  # a fault is never a reading
+    # where the patient pressed stop (kPa x 10), within 1.5 kPa (the filter's lag)
+    for (_n, _end, ppt), pressed in zip(out["trials"], (2400, None, 2450, 2420), strict=True):
+        assert pressed is None or abs(ppt - pressed) <= 15
 
 
 def test_calibration_runs_from_the_refused_visit_and_survives_a_power_cut(both):
@@ -126,7 +129,7 @@ def test_a_storage_error_is_recovered_and_the_trial_saved_then(both):
     assert out["failed"][0] == "STORAGE ERROR     1/2"
     assert footer(out["failed"]) == "ok:retry    hold:back"
     assert out["saved_then"] is False and out["saved_after"] is True
-    assert out["trials"] == out["shown"] == [2391]
+    assert out["trials"] == out["shown"] and abs(out["trials"][0] - 2400) <= 15
 
 
 @pytest.mark.parametrize(
@@ -135,7 +138,8 @@ def test_a_storage_error_is_recovered_and_the_trial_saved_then(both):
 def test_a_crash_is_an_event_then_a_restart_and_nothing_stored_is_lost(both, case, detail, task):
     out = both(case)
     assert out["before"] == ["event", "session", "trial", "curve"]
-    assert out["trials"] == [2391]  # the trial stored before the crash is still there
+    assert len(out["trials"]) == 1  # the trial stored before the crash is still there
+    assert abs(out["trials"][0] - 2400) <= 15
     assert out["types"] == out["before"] + ["event", "event"]
     # EV_CRASH (detail 1 MemoryError, 2 another error; a: the task), then the soft reset
     assert out["events"][1:] == [[EV_CRASH, detail, task], [EV_BOOT, SOFT, 0]]

@@ -498,6 +498,22 @@ def idle(hand):
     return hand.idle()
 
 
+def tick(hand, rows, wanted, at=0):
+    """Moves a list's cursor from row at down to each row of wanted in turn (rows: what
+    each cursor position is) and presses ok there; returns the row it ends on."""
+    for row in wanted:
+        hand.press(1, rows.index(row) - at)
+        hand.press(2)
+        at = rows.index(row)
+    return at
+
+
+def then(hand, name, button=2):
+    """Presses a button (ok by default) and waits for the screen name."""
+    hand.press(button)
+    yield on(name)
+
+
 def run(script, board=None, **keywords):
     """Boots the firmware's main.run on board (None: a new Board of keywords, calibrated
     unless calibrated=False) with script as the Hand; returns the board when it ends."""

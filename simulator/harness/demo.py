@@ -9,7 +9,7 @@
 import binascii
 import sys
 
-from unit import Board, idle, on, records, screen, state
+from unit import Board, idle, on, records, screen, state, tick
 from unit import left as leaves
 from unit import run as run_unit
 
@@ -110,11 +110,7 @@ class Demo:
             % (patient["code"], patient["age"], patient["sex"], known)
         )
         names = ui.factor_names()
-        at = 0
-        for name in TODAY:
-            hand.press(_DOWN, names.index(name) - at)
-            hand.press(_SELECT)
-            at = names.index(name)
+        at = tick(hand, names, TODAY)
         hand.press(_DOWN, len(names) - 1 - at)
         hand.press(_SELECT)
         yield on("contraindications")

@@ -2,7 +2,20 @@
 # simulator's board, driven only by button presses, the probe and the stop button. Each case
 # is a script keyed on the unit's screen and state; it returns what the screens said (their
 # text view), the states and what is on flash, for tests/test_unit.py to check.
-from unit import WDT_RESET, Board, WatchdogReset, idle, left, on, records, run, screen, state
+from unit import (
+    WDT_RESET,
+    Board,
+    WatchdogReset,
+    idle,
+    left,
+    on,
+    records,
+    run,
+    screen,
+    state,
+    then,
+    tick,
+)
 
 from core import ui
 from core import visit as V
@@ -49,40 +62,23 @@ def _to_plan(hand, out, patient_index, ticks=(), contra=(), override=()):
     unit = hand.unit
     unit.on_patients(0, [dict(p) for p in PATIENTS])
     yield hand.after(200)
-    hand.press(SELECT)
-    yield on("patients")
+    yield from then(hand, "patients")
     out["patients"] = screen(unit)
     hand.press(DOWN, patient_index)
-    hand.press(SELECT)
-    yield on("factors")
+    yield from then(hand, "factors")
     names = ui.factor_names()
-    at = 0
-    for name in ticks:
-        hand.press(DOWN, names.index(name) - at)
-        hand.press(SELECT)
-        at = names.index(name)
+    at = tick(hand, names, ticks)
     hand.press(DOWN, len(names) - 1 - at)
     yield idle
     out["factors"] = screen(unit)
-    hand.press(SELECT)
-    yield on("contraindications")
-    at = 0
-    for name in contra:
-        rows = ui.contraindication_rows(unit.nav.present)
-        hand.press(DOWN, rows.index((name, "item")) - at)
-        hand.press(SELECT)
-        at = rows.index((name, "item"))
-        yield idle
-    for name in override:
-        rows = ui.contraindication_rows(unit.nav.present)
-        hand.press(DOWN, rows.index((name, "override")) - at)
-        hand.press(SELECT)
-        at = rows.index((name, "override"))
-        yield idle
+    yield from then(hand, "contraindications")
+    at = tick(hand, ui.contraindication_rows(()), [(name, "item") for name in contra])
+    yield idle  # the overrides' rows appear under what was ticked
+    at = tick(hand, ui.contraindication_rows(contra), [(n, "override") for n in override], at)
+    yield idle
     out["contraindications"] = screen(unit)
     hand.press(DOWN, len(ui.contraindication_rows(unit.nav.present)) - 1 - at)
-    hand.press(SELECT)
-    yield on("plan")
+    yield from then(hand, "plan")
 
 
 def _one_site_plan(hand, out, site_steps=0):
@@ -102,6 +98,14 @@ def _one_site_plan(hand, out, site_steps=0):
     hand.press(DOWN)
     hand.press(SELECT)
     yield left("plan")
+
+
+def _started(hand, out, patient_index, contra=(), override=()):
+    # Home to the first site's zeroing: the patient, nothing ticked but contra and
+    # override, one lumbar site.
+    yield on("home")
+    yield from _to_plan(hand, out, patient_index, (), contra, override)
+    yield from _one_site_plan(hand, out, _LUMBAR)
 
 
 def _trials(hand, thresholds, rate=500):
@@ -131,22 +135,16 @@ def contraindicated_without_override():
     out = {}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 2)
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 2)
         yield from _trials(hand, THRESHOLDS)
         yield on("site_result")
-        hand.press(SELECT)
-        yield on("recommendation")
+        yield from then(hand, "recommendation")
         out["recommendation"] = screen(hand.unit)
-        hand.press(SELECT)
-        yield on("dose")
+        yield from then(hand, "dose")
         out["dose"] = screen(hand.unit)
-        hand.press(SELECT)
-        yield on("aftercare")
+        yield from then(hand, "aftercare")
         out["aftercare"] = screen(hand.unit)
-        hand.press(SELECT)
-        yield on("home")
+        yield from then(hand, "home")
         stored = records(hand.unit.store)
         out["dose_record"] = [[r["needles"], r["gauge_mm"]] for r in stored if r["type"] == "dose"]
         out["session"] = [r["contraindications"] for r in stored if r["type"] == "session"]
@@ -161,13 +159,10 @@ def contraindicated_with_override():
     out = {}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 0, (), ("lymphedema",), ("lymphedema",))
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 0, ("lymphedema",), ("lymphedema",))
         yield from _trials(hand, THRESHOLDS)
         yield on("site_result")
-        hand.press(SELECT)
-        yield on("recommendation")
+        yield from then(hand, "recommendation")
         out["recommendation"] = screen(hand.unit)
         rec = hand.unit.visit.recommendation
         out["dose"] = [rec["status"], rec["needles"], rec["depth"], rec["overrides"]]
@@ -210,9 +205,7 @@ def sensor_fault_mid_trial():
     out = {"seen": []}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 0)
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 0)
         visit = hand.unit.visit
         hand.hold_still()
         yield state(V.ARMED)
@@ -248,8 +241,7 @@ def calibration_from_settings():
 
     def script(hand):
         yield on("home")
-        hand.press(SELECT)
-        yield on("notice")
+        yield from then(hand, "notice")
         out["refused"] = screen(hand.unit)
         hand.press(SELECT)  # "ok:calibrate": to the settings, at the calibrate row
         yield on("settings")
@@ -257,8 +249,7 @@ def calibration_from_settings():
         hand.press(DOWN, 10)  # 1000 g
         yield idle
         out["mass"] = screen(hand.unit)
-        hand.press(SELECT)
-        yield on("calibration")
+        yield from then(hand, "calibration")
         hand.hold_still()
         yield hand.after(300)
         out["tare"] = screen(hand.unit)
@@ -268,8 +259,7 @@ def calibration_from_settings():
         yield state(V.IDLE)
         yield hand.after(200)
         out["done"] = screen(hand.unit)
-        hand.press(SELECT)
-        yield on("settings")
+        yield from then(hand, "settings")
         yield hand.after(600)  # the storage task writes the settings
         out["events"] = _events(hand.unit)
 
@@ -298,9 +288,7 @@ def abort_mid_visit():
     out = {}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 0)
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 0)
         yield from _trials(hand, THRESHOLDS[:1])
         hand.back()
         yield on("end")
@@ -310,11 +298,9 @@ def abort_mid_visit():
         out["kept_on"] = hand.unit.nav.name()
         hand.back()
         yield on("end")
-        hand.press(SELECT)
-        yield on("notice")
+        yield from then(hand, "notice")
         out["ended"] = screen(hand.unit)
-        hand.press(SELECT)
-        yield on("home")
+        yield from then(hand, "home")
         out["types"] = _types(hand.unit)
         out["events"] = _events(hand.unit)
 
@@ -329,8 +315,7 @@ def code_entry_and_age():
 
     def script(hand):
         yield on("home")
-        hand.press(SELECT)
-        yield on("patients")
+        yield from then(hand, "patients")
         out["empty"] = screen(hand.unit)
         hand.press(SELECT)  # "+ new code" (no list pushed)
         yield on("code")
@@ -340,8 +325,7 @@ def code_entry_and_age():
         hand.press(DOWN, 11)  # past 2-9, "-" and the delete mark: done
         yield idle
         out["code"] = screen(hand.unit)
-        hand.press(SELECT)
-        yield on("factors")
+        yield from then(hand, "factors")
         hand.press(UP)  # wraps? no: the list does not wrap, the cursor stays on age
         hand.press(DOWN, len(ui.factor_names()) - 1)
         hand.press(SELECT)  # continue without an age: the age is asked first
@@ -363,21 +347,17 @@ def returning_patient_lowered_dose():
     out = {}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 1)
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 1)
         yield on("response")
         out["response"] = screen(hand.unit)
         hand.press(DOWN)  # tolerated
         hand.press(SELECT)
         yield from _trials(hand, THRESHOLDS)
         yield on("site_result")
-        hand.press(SELECT)
-        yield on("recommendation")
+        yield from then(hand, "recommendation")
         rec = hand.unit.visit.recommendation
         out["recommended"] = [rec["gauge_mm"], rec["needles"], rec["depth"], rec["manipulation"]]
-        hand.press(SELECT)
-        yield on("dose")
+        yield from then(hand, "dose")
         hand.press(DOWN, 2)  # needles
         hand.press(SELECT)
         hand.press(DOWN)  # one fewer
@@ -389,8 +369,7 @@ def returning_patient_lowered_dose():
         hand.press(UP, 2)
         hand.press(SELECT)  # confirm
         yield on("aftercare")
-        hand.press(SELECT)
-        yield on("home")
+        yield from then(hand, "home")
         stored = records(hand.unit.store)
         out["stored"] = [[r["needles"], r["gauge_mm"]] for r in stored if r["type"] == "dose"]
         out["response_record"] = [r["response"] for r in stored if r["type"] == "response"]
@@ -408,9 +387,7 @@ def storage_error_recovered():
     out = {}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 0)
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 0)
         visit = hand.unit.visit
         hand.hold_still()
         yield state(V.ARMED)
@@ -438,9 +415,7 @@ def _crash(inject):
     out = {}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 0)
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 0)
         yield from _trials(hand, THRESHOLDS[:1])
         crashed = hand.unit
         out["before"] = _types(crashed)
@@ -576,15 +551,12 @@ def pairing_and_sync():
         hand.press(UP)
         yield on("menu")
         hand.press(DOWN, 2)
-        hand.press(SELECT)
-        yield on("notice")  # no radio on this board yet
+        yield from then(hand, "notice")  # no radio on this board yet
         out["no_radio"] = screen(unit)
-        hand.press(SELECT)
-        yield on("menu")
+        yield from then(hand, "menu")
         unit.link = link
         unit.nav.link = link
-        hand.press(SELECT)
-        yield on("pairing")
+        yield from then(hand, "pairing")
         out["open"] = screen(unit)
         link.show_passkey(42)
         link.pairing_left_s = 41
@@ -617,8 +589,7 @@ def settings_kept():
         hand.press(UP)
         yield on("menu")
         hand.press(DOWN)
-        hand.press(SELECT)
-        yield on("settings")
+        yield from then(hand, "settings")
         hand.press(SELECT)
         hand.press(UP, 2)  # kPa -> N (the list wraps: kPa, kgf/cm2, N, lbf)
         hand.press(SELECT)
@@ -656,19 +627,15 @@ def options_repeat_and_skip():
     out = {}
 
     def script(hand):
-        yield on("home")
-        yield from _to_plan(hand, out, 0)
-        yield from _one_site_plan(hand, out, _LUMBAR)
+        yield from _started(hand, out, 0)
         yield from _trials(hand, THRESHOLDS[:1])
-        hand.press(SELECT)
-        yield on("options")
+        yield from then(hand, "options")
         out["options"] = screen(hand.unit)
         hand.press(DOWN)
         hand.press(SELECT)  # repeat the last trial
         yield on("measurement")
         out["after_repeat"] = [len(hand.unit.visit.trials), hand.unit.visit.trial_number]
-        hand.press(SELECT)
-        yield on("options")
+        yield from then(hand, "options")
         hand.press(DOWN, 2)
         hand.press(SELECT)  # skip this site
         yield on("site_result")
