@@ -39,6 +39,4 @@ def rows():
             "baseline": "-",
             "ok": us / samples <= PERIOD_US // 100,
         },
-    ] + heap_rows(
-        "clinic visit with app and UI", SCRIPT, IMAGES, "sampled at every line of the story"
-    )
+    ] + heap_rows("clinic visit with app and UI", SCRIPT, IMAGES, "sampled at each line told")

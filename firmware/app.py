@@ -237,7 +237,7 @@ class App:
         visit = self.visit
         cued = ppt.CUE_NONE
         cued_ms = 0
-        saved = visit.saved
+        trials = visit.trial_number  # a trial ended and was saved when this rises
         while True:
             await board.sleep_ms(_BUZZ_POLL_MS)
             self._alive |= 1 << TASK_BUZZER
@@ -249,10 +249,10 @@ class App:
                     beeps = 2 if cue == ppt.CUE_FASTER else 1
                     cued_ms = t
             cued = cue
-            if visit.saved and not saved:
+            if visit.trial_number > trials and visit.saved:
                 beeps = 1
                 cue = ppt.CUE_NONE
-            saved = visit.saved
+            trials = visit.trial_number
             while beeps:
                 beeps -= 1
                 if cue == ppt.CUE_FASTER:

@@ -132,6 +132,13 @@ def test_a_storage_error_is_recovered_and_the_trial_saved_then(both):
     assert out["trials"] == out["shown"] and abs(out["trials"][0] - 2400) <= 15
 
 
+def test_a_store_full_mid_visit_is_retried_without_a_remount():
+    out = cpython("storage_full_mid_visit")
+    assert out["full"][0] == "STORAGE FULL"
+    assert out["retries"] is True and out["mounts"] == 0
+    assert out["saved"] is True and len(out["trials"]) == 1
+
+
 @pytest.mark.parametrize(
     ("case", "detail", "task"), [("memory_error_in_sampling", 1, 1), ("crash_in_ui", 2, 2)]
 )
@@ -187,7 +194,31 @@ def test_options_repeat_a_trial_and_skip_a_site():
     assert out["skipped"][1] == "No value" and "skipped before any" in out["skipped"]
 
 
+def test_the_buzzer_says_faster_and_slower_rate_limited_and_beeps_per_saved_trial(both):
+    tones = both("buzzer_cues")["tones"]
+    starts = [(t, hz) for t, hz in tones if hz]
+    assert all(hz in (2400, 700, 1500) for _t, hz in starts)
+    assert len(starts) * 2 == len(tones)  # every tone stops again
+    faster = [t for t, hz in starts if hz == 2400]
+    slower = [t for t, hz in starts if hz == 700]
+    saved = [t for t, hz in starts if hz == 1500]
+    assert len(saved) == 2  # one per saved trial
+    # faster: two beeps of 60 ms 80 ms apart (the unit's waits end at a sample: +12.5 ms);
+    # a cue sounds again no sooner than 0.8 s later
+    pairs = list(zip(faster[::2], faster[1::2], strict=True))
+    assert all(140 <= second - first <= 165 for first, second in pairs)
+    assert all(b[0] - a[0] >= 800 for a, b in zip(pairs, pairs[1:], strict=False))
+    # 25 kPa/s to 200 kPa: about 7.6 s of "faster", a pair every 0.8 s
+    assert 7 <= len(pairs) <= 10
+    assert faster[-1] < saved[0] < slower[0] < saved[1]
+    # 90 kPa/s to 220 kPa: about 2.2 s of "slower", single beeps
+    assert 2 <= len(slower) <= 3
+    assert all(b - a >= 800 for a, b in zip(slower, slower[1:], strict=False))
+
+
 CASES = (
+    "buzzer_cues",
+    "storage_full_mid_visit",
     "contraindicated_without_override",
     "contraindicated_with_override",
     "storage_full",

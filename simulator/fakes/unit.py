@@ -65,14 +65,20 @@ class Pin:
 
 
 class PWM:
-    def __init__(self):
+    """The buzzer's PWM: tones keeps [t_ms, Hz] at each start and [t_ms, 0] at each stop."""
+
+    def __init__(self, clock):
+        self._clock = clock
         self.freq_hz = 0
         self.duty = 0
+        self.tones = []
 
     def freq(self, hz):
         self.freq_hz = hz
 
     def duty_u16(self, duty):
+        if (duty != 0) != (self.duty != 0):
+            self.tones.append([self._clock.now_us // 1000, self.freq_hz if duty else 0])
         self.duty = duty
 
 
@@ -137,7 +143,7 @@ class Board:
         self.restarts_max = restarts_max  # more: the simulation stops (a crash loop)
         self.pins = (Pin(), Pin(), Pin())  # up, down, select
         self.stop_pin = Pin()
-        self.pwm = PWM()
+        self.pwm = PWM(clock)
         self.hand = None  # called once per sample with the unit
         self.names = []  # every screen shown (core.nav's names), once each, in order
         self.unit = None  # the running app.App (main.run sets it)

@@ -644,3 +644,73 @@ def options_repeat_and_skip():
 
     _run(out, script)
     return out
+
+
+def buzzer_cues():
+    """A ramp too slow (25 kPa/s), then one too fast (90 kPa/s): the buzzer says faster
+    (two short high beeps) and slower (one long low beep), at most every 0.8 s while the
+    cue holds, and beeps once for each saved trial."""
+    out = {}
+
+    def script(hand):
+        yield from _started(hand, out, 0)
+        hand.hold_still()
+        yield state(V.ARMED)
+        tones = hand.board.pwm.tones
+        tones.clear()
+        for rate, threshold in ((250, 2000), (900, 2200)):
+            count = len(hand.unit.visit.trials)
+            hand.trial(rate, threshold)
+            yield _stored(count + 1)
+            yield hand.after(500)  # the saved beep
+        out["tones"] = list(tones)
+
+    _run(out, script)
+    return out
+
+
+class _FullFor:
+    """store.flush standing in for a store with no room until `until` ms (a full store is
+    tested in test_store; here: what the app and the screens make of one)."""
+
+    def __init__(self, board, store, until_ms):
+        self.board = board
+        self.flush = store.flush
+        self.until_ms = until_ms
+        self.calls = 0
+
+    def __call__(self):
+        from core.store import StoreFull
+
+        self.calls += 1
+        if self.board.now_ms() < self.until_ms:
+            raise StoreFull()
+        return self.flush()
+
+
+def storage_full_mid_visit():
+    """The store fills as a trial ends: the screen says storage full; the app retries the
+    flush without remounting (the flash works); when there is room the trial is saved."""
+    out = {}
+
+    def script(hand):
+        yield from _started(hand, out, 0)
+        hand.hold_still()
+        yield state(V.ARMED)
+        unit = hand.unit
+        full = _FullFor(hand.board, unit.store, hand.board.now_ms() + 8000)
+        unit.store.flush = full
+        mounts = []
+        unit.board.mount_storage = lambda: mounts.append(1)  # counted: never needed here
+        hand.trial(500, 2400)
+        yield state(V.STORAGE)
+        yield hand.after(300)
+        out["full"] = screen(unit)
+        yield state(V.ARMED)
+        out["retries"] = full.calls > 3
+        out["mounts"] = len(mounts)
+        out["saved"] = unit.visit.saved
+        out["trials"] = [r["ppt_kpa_x10"] for r in records(unit.store) if r["type"] == "trial"]
+
+    _run(out, script)
+    return out
