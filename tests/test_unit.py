@@ -122,6 +122,8 @@ def test_a_returning_patient_answers_first_and_a_lowered_dose_is_stored():
     assert out["stored"] == [[5, 0.25]]
     assert out["response_record"] == ["tolerated"]
     assert out["history"] == [3, [3, 5, 0, 1]]  # the table's next visit starts from here
+    # after a power cut the table comes back from flash (the laptop's list format)
+    assert out["table"] == [["P-0042", 0, []], ["KNEE-7", 3, [3, 5, 0, 1]], ["NP-3", 0, []]]
 
 
 def test_a_storage_error_is_recovered_and_the_trial_saved_then(both):

@@ -375,8 +375,17 @@ def returning_patient_lowered_dose():
         out["response_record"] = [r["response"] for r in stored if r["type"] == "response"]
         entry = [p for p in hand.unit.patients if p["code"] == "KNEE-7"][0]
         out["history"] = [entry["sessions"], list(entry["last_dose"])]
+        yield hand.after(600)  # the storage task writes the table
 
-    _run(out, script)
+    board = _run(out, script)
+    board.power_cut()
+
+    def after(hand):
+        yield on("home")
+        table = hand.unit.patients
+        out["table"] = [[p["code"], p["sessions"], list(p["last_dose"] or ())] for p in table]
+
+    _run(out, after, board)
     return out
 
 
