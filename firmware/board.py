@@ -129,6 +129,14 @@ def ble():
     return bluetooth.BLE()
 
 
+def device_id():
+    """The unit's serial, the key of its records on the laptop (over Bluetooth and over
+    USB alike): the chip's unique id in hex, upper case."""
+    import binascii
+
+    return binascii.hexlify(machine.unique_id()).decode().upper()
+
+
 def reset_cause():
     return machine.reset_cause()  # PWRON_RESET 1, HARD_RESET 2, WDT_RESET 3, SOFT_RESET 5
 

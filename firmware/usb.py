@@ -16,7 +16,7 @@ import sys
 
 from version import FIRMWARE_VERSION, MANUFACTURER, MODEL
 
-from core import protocol, usbwire
+from core import protocol
 from core.store import RecordsGone, Store, StoreError
 
 STORE_DIR = "/log"  # under board.STORE_ROOT: where app.App keeps its Store
@@ -88,6 +88,8 @@ def report(from_seq, write=None):
     read_into() buffer, then the end line with the RACP code: success, no records, records
     gone (from_seq was acknowledged and deleted) or procedure not completed (storage
     error). Returns the code."""
+    from core import usbwire  # loaded by a pull only, not with the app that attaches
+
     store = _opened()
     write = write or sys.stdout.write
     buf = bytearray(usbwire.CHUNK_BYTES)

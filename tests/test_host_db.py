@@ -276,7 +276,7 @@ def test_the_url_can_come_from_the_environment(postgresql_url, tmp_path, monkeyp
 
 @pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
 def test_two_laptops_pull_two_units_at_once_into_one_server(postgresql_url, tmp_path):
-    ids = ("0a0b0c0d0e01", "0a0b0c0d0e02")
+    ids = ("0A0B0C0D0E01", "0A0B0C0D0E02")
     units = [usb_unit(tmp_path / i, device_id=i, records=2500) for i in ids]
     with units[0], units[1]:
         for round_ in ("first", "second"):  # the second finds nothing new on either

@@ -48,7 +48,7 @@ def lines_seqs(lines, from_seq):
 def test_a_safe_booted_unit_opens_its_store_and_answers_on_both_runtimes(both_runtimes):
     out = both_runtimes("usb_cases.safe_boot", heapsize="1M")
     assert out["info"] == {
-        "device_id": "a0b1c2d3e4f5",
+        "device_id": "A0B1C2D3E4F5",
         "manufacturer": "AlgoDose project",
         "model": "AlgoDose AD-1",
         "firmware": "0.1.0",

@@ -16,7 +16,7 @@ from simulator.pty_unit import PtyUnit
 from simulator.runtime import precompiled_dir
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
-DEVICE_ID = "a0b1c2d3e4f5"
+DEVICE_ID = "A0B1C2D3E4F5"
 STORE_PATH = ("store", "log")  # pty_board.STORE_ROOT + usb.STORE_DIR, on the unit's flash
 # One record of each type, as the firmware's producers name their fields.
 SAMPLE_FIELDS = (

@@ -9,7 +9,7 @@ from rig import storage_root
 from core import record
 from core.store import Store
 
-DEVICE_ID = "a0b1c2d3e4f5"
+DEVICE_ID = "A0B1C2D3E4F5"
 
 
 class Board:
