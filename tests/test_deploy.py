@@ -97,9 +97,10 @@ def test_romfs_image_arrives_and_the_unit_imports_from_it_after_a_restart(
     assert image is not None
     assert pty_unit.rom_file.read_bytes()[: len(image)] == image
     assert "as a ROMFS image" in out
-    # Only what a board needs as files: the data (and main.py, boot.py once they exist)
+    # Only what a board needs as files: main.py (a board starts it from source) and the data
     assert sorted(p.name for p in pty_unit.flash_dir.rglob("*") if p.is_file()) == [
-        "qst_reference.json"
+        "main.py",
+        "qst_reference.json",
     ]
     assert unit_imports(pty_unit) == [FIRMWARE_VERSION, RULESET, "/rom/core/dosage.mpy"]
 
@@ -118,7 +119,7 @@ def test_an_older_romfs_image_first_on_the_path_fails_the_check_until_romfs_depl
         line = failure(capsys, "--port", unit.port)
         assert line == (
             "deploy: versions do not match: the unit runs firmware 0.0.9, ruleset %s; this "
-            "laptop deployed firmware %s, ruleset %s; ble comes from /rom/ble.mpy on the "
+            "laptop deployed firmware %s, ruleset %s; app comes from /rom/app.mpy on the "
             "unit, not from the copy just written to /: an older ROMFS image comes first on "
             "its module path: deploy with --romfs" % (RULESET, FIRMWARE_VERSION, RULESET)
         )
@@ -229,12 +230,13 @@ def test_firmware_that_does_not_compile_fails_before_the_unit_is_touched(tmp_pat
 
 def test_a_module_that_fails_to_import_on_the_unit_is_named(pty_unit, tmp_path, capsys):
     firmware = old_firmware(tmp_path, version=FIRMWARE_VERSION)
-    (firmware / "drivers" / "buzzer.py").write_text("import machine\nmachine.PWM(10)\n")
+    # A module no other imports (board.py imports the buzzer's driver, and sorts first)
+    (firmware / "drivers" / "pwm_probe.py").write_text("import machine\nmachine.PWM(10)\n")
     # A module that prints while imported: its line comes before the check's answer
     (firmware / "core" / "chatty.py").write_text("print('imported', [1, 2])\n")
     line = failure(capsys, "--port", pty_unit.port, "--firmware", str(firmware))
     assert line.startswith(
-        "deploy: the firmware does not import on the unit: drivers.buzzer: AttributeError: "
+        "deploy: the firmware does not import on the unit: drivers.pwm_probe: AttributeError: "
     )
 
 

@@ -19,7 +19,7 @@ from host_sync.db import Database
 from host_sync.pull import pull
 from host_sync.transport import EXIT_INCOMPLETE, EXIT_NO_DEVICE, LinkLost
 from host_sync.usb import UsbTransport
-from simulator.pty_unit import PtyProcess
+from simulator.pty_unit import PtyProcess, PtyUnit
 
 needs_socat = pytest.mark.skipif(
     shutil.which("socat") is None, reason="socat is not installed: apt-get install socat"
@@ -196,6 +196,26 @@ def test_records_arrive_and_a_second_pull_transfers_nothing(tmp_path):
     assert acked == highest
     assert db.devices()[0]["address"] is None  # a USB port name is not the unit's address
     assert db.count(DEVICE_ID, "curve") == 120
+
+
+@needs_socat
+def test_the_firmware_deployed_over_the_cable_then_pulls_over_it(tmp_path):
+    unit = PtyUnit(tmp_path / "unit")  # a unit with MicroPython and nothing else
+    with unit:
+        deployed = cli("deploy", "--port", unit.port)  # the CLI's deploy subcommand
+    assert deployed.returncode == 0, deployed.stderr
+    assert "Deployed firmware" in deployed.stdout
+    assert (unit.flash_dir / "usb.mpy").exists()
+    assert (unit.flash_dir / "core" / "usbwire.mpy").exists()
+    usb_rig.give_board(unit)
+    usb_rig.add_records(unit, 50)
+    db_path = str(tmp_path / "laptop.db")
+    with unit:
+        pulled = cli("pull", "--serial", unit.port, "--db", db_path)
+        where = unit.mpremote("exec", "import usb; print(usb.__file__)").stdout.strip()
+    assert (pulled.returncode, pulled.stderr) == (0, "")
+    assert where == "usb.mpy"  # the deployed module, not a copy from this computer
+    assert held(Database(db_path)) == stored(unit)[0]
 
 
 @needs_socat

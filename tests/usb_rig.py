@@ -35,10 +35,16 @@ def usb_unit(unit_dir, device_id=DEVICE_ID, records=0, extra_path=()):
     """A PtyUnit (not started) whose flash holds board.py, its serial and a store of
     `records` records (and the store's boot event)."""
     unit = PtyUnit(unit_dir, extra_path=[precompiled_dir(FIRMWARE_DIR), *extra_path])
-    shutil.copyfile(DEVICE_DIR / "pty_board.py", unit.flash_dir / "board.py")
-    (unit.flash_dir / "device-id").write_text(device_id + "\n")
+    give_board(unit, device_id)
     add_records(unit, records)
     return unit
+
+
+def give_board(unit, device_id=DEVICE_ID):
+    """The test board as /board.py on the unit's flash (first on its module path, before a
+    deployed board.mpy, whose machine.unique_id() the unix port lacks) and its serial."""
+    shutil.copyfile(DEVICE_DIR / "pty_board.py", unit.flash_dir / "board.py")
+    (unit.flash_dir / "device-id").write_text(device_id + "\n")
 
 
 def store_on(unit):
