@@ -259,3 +259,16 @@ def test_the_command_runs_as_a_module_and_says_one_line(tmp_path):
     )
     assert (proc.returncode, proc.stdout) == (1, "")
     assert one_line(proc.stderr).startswith("deploy: no serial port ")
+
+
+def test_deploy_is_a_host_sync_command_too(tmp_path, capsys):
+    from host_sync import cli
+
+    assert cli.main(["deploy", "--port", str(tmp_path / "ttyUSB7")]) == 1
+    assert one_line(capsys.readouterr().err).startswith("deploy: no serial port ")
+    assert cli.main(["deploy"]) == 2  # its own usage error: --port is required
+    assert "--port" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    listed = capsys.readouterr().out
+    assert "deploy" in listed and "put this laptop's firmware on a unit" in listed

@@ -31,12 +31,12 @@ SAMPLE_FIELDS = (
 )
 
 
-def usb_unit(unit_dir, device_id=DEVICE_ID, records=0, extra_path=()):
+def usb_unit(unit_dir, device_id=DEVICE_ID, records=0, flush_every=50):
     """A PtyUnit (not started) whose flash holds board.py, its serial and a store of
     `records` records (and the store's boot event)."""
-    unit = PtyUnit(unit_dir, extra_path=[precompiled_dir(FIRMWARE_DIR), *extra_path])
+    unit = PtyUnit(unit_dir, extra_path=[precompiled_dir(FIRMWARE_DIR)])
     give_board(unit, device_id)
-    add_records(unit, records)
+    add_records(unit, records, flush_every)
     return unit
 
 
