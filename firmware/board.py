@@ -129,6 +129,20 @@ def ble():
     return bluetooth.BLE()
 
 
+def ble_uuid():
+    """bluetooth.UUID, for the GATT server (only this module imports bluetooth)."""
+    import bluetooth
+
+    return bluetooth.UUID
+
+
+def device_id():
+    """The serial the laptop keys this unit's records on: the chip's unique id, in hex."""
+    import binascii
+
+    return binascii.hexlify(machine.unique_id()).decode().upper()
+
+
 def reset_cause():
     return machine.reset_cause()  # PWRON_RESET 1, HARD_RESET 2, WDT_RESET 3, SOFT_RESET 5
 
