@@ -82,7 +82,7 @@ def cmd_demo(args):
     laptop's database: its narrative, its screens, the records synced over Bluetooth."""
     use_firmware()
     from host_sync.transport import SyncError
-    from simulator import clinic, display
+    from simulator import clinic_day, display
 
     out_dir = Path(args.out)
     try:
@@ -109,8 +109,8 @@ def cmd_demo(args):
             (out_dir / "visit.json").write_text(rest + "\n")
 
     try:
-        clinic.run(out_dir, args.runtime, show)
-    except (clinic.DemoError, SyncError) as err:
+        clinic_day.run(out_dir, args.runtime, show)
+    except (clinic_day.DemoError, SyncError) as err:
         return _emit(3, "error: the clinic visit stopped on %s: %s" % (args.runtime, err))
     sheet = display.contact_sheet(screens, out_dir / "contact-sheet.png", columns=6)
     print("The unit showed %d screens: one PNG each in %s/, all of them on %s (%s)." % (
