@@ -265,10 +265,9 @@ def csv_tables(data, unit="kPa", tz=None):
 
 
 def write_csv(data, directory, unit="kPa", tz=None):
-    """Writes the CSV files into directory (made if missing); returns their paths."""
+    """Writes the CSV files into directory (made if missing); returns {file name: rows}."""
     tables = csv_tables(data, unit, tz)
     _makedirs(directory)
-    paths = []
     for name, rows in tables.items():
         path = os.path.join(directory, name)
         header = list(rows[0]) if rows else _EMPTY_HEADERS[name]
@@ -276,8 +275,7 @@ def write_csv(data, directory, unit="kPa", tz=None):
             writer = csv.DictWriter(handle, fieldnames=header)
             writer.writeheader()
             writer.writerows(rows)
-        paths.append(path)
-    return paths
+    return {name: len(rows) for name, rows in tables.items()}
 
 
 _EMPTY_HEADERS = {
@@ -363,9 +361,12 @@ def json_document(data, patient=None, since_s=None, now_s=None):
 
 
 def write_json(data, path, patient=None, since_s=None, now_s=None):
-    document = json_document(data, patient, since_s, now_s)
-    parent = os.path.dirname(os.path.abspath(path))
-    _makedirs(parent)
+    return write_document(json_document(data, patient, since_s, now_s), path)
+
+
+def write_document(document, path):
+    """A JSON document (the export, or a FHIR bundle) to a file, UTF-8, keys sorted."""
+    _makedirs(os.path.dirname(os.path.abspath(path)))
     with _open(path, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=1, sort_keys=True, ensure_ascii=False)
         handle.write("\n")
