@@ -85,10 +85,11 @@ def set_clock(rig, wall_s):
     rig.store.flush()
 
 
-def run_visit(rig, patient, plan, response=None, dose=None):
+def run_visit(rig, patient, plan, response=None, dose=None, seen=None):
     """One visit as a clinician runs it: start, the response if asked, every site's trials,
     the recommendation, the dose given (None: as recommended). Returns the visit's
-    recommendation, the dose given and the patient's entry for the next visit."""
+    recommendation, the dose given and the patient's entry for the next visit; `seen` (a
+    dict, if given) gets the site results and comparison the unit showed."""
     hand = Clinician(rig)
     v = rig.visit
     if not v.start(rig.sample(), patient, tuple(site for site, _peaks in plan)):
@@ -107,6 +108,8 @@ def run_visit(rig, patient, plan, response=None, dose=None):
             v.next_site(rig.now_ms())
     v.next_site(rig.now_ms())
     recommendation = dict(v.recommendation)
+    if seen is not None:
+        seen.update(sites=list(v.site_results), comparison=v.comparison)
     if not v.give_dose(rig.now_ms(), dose):
         raise RuntimeError("the dose was refused: %s" % v.message)
     given = dict(v.dose)

@@ -493,3 +493,26 @@ def test_no_database_is_one_line_not_a_new_empty_file(tmp_path):
     done = _cli("report", "--db", str(missing), "--patient", "P-0042", "--out", str(tmp_path))
     assert done.returncode == 2 and "no database at" in done.stderr
     assert not missing.exists()
+
+
+# --- the guide's pictures -------------------------------------------------------------------
+
+
+def test_every_picture_the_docs_show_exists():
+    from simulator import REPO_DIR
+
+    pages = [REPO_DIR / "README.md", *sorted((REPO_DIR / "docs").glob("*.md"))]
+    shown = []
+    for page in pages:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text(encoding="utf-8")):
+            shown.append(target)
+            assert (page.parent / target).is_file(), (page.name, target)
+    assert "docs/images/screen_recommendation.png" in shown  # the README's picture
+
+
+def test_the_guides_screens_are_what_the_firmware_draws_now():
+    from simulator import REPO_DIR, display, docs_images
+
+    for name, buf in docs_images.screens():
+        committed = display.read_png(REPO_DIR / "docs" / "images" / name)
+        assert display.differences(committed, buf) == [], name + ": run `make docs-images`"
