@@ -132,22 +132,30 @@ def _visit_row(visit, tz):
     }
 
 
+def _placed(rec, visit, tz):
+    """The columns every trial and site row starts with: where, when, which site."""
+    row = _where(rec, visit, tz)
+    row.update(site=_name(rec["site"]), side=rec["side"] or "", role=rec["role"] or "")
+    return row
+
+
+def _add_ppt(row, kpa_x10, unit):
+    row["ppt_kpa"] = _tenths(kpa_x10)
+    if unit != "kPa":
+        row[unit_column(unit)] = _in_unit(kpa_x10, unit)
+
+
 def _trial_row(trial, visit, unit, tz):
     curve = trial["curves"][0] if trial["curves"] else None
-    row = _where(trial, visit, tz)
+    row = _placed(trial, visit, tz)
     row.update(
-        site=_name(trial["site"]),
-        side=trial["side"] or "",
-        role=trial["role"] or "",
         trial=trial["trial"],
         end=trial["end"],
         valid=_yes(trial["valid"]),
         qc_flags=_words(trial["flag_names"]),
         discarded=_yes(trial["excluded"]),
-        ppt_kpa=_tenths(trial["ppt_kpa_x10"]),
     )
-    if unit != "kPa":
-        row[unit_column(unit)] = _in_unit(trial["ppt_kpa_x10"], unit)
+    _add_ppt(row, trial["ppt_kpa_x10"], unit)
     row.update(
         peak_kpa=_tenths(trial["peak_kpa_x10"]),
         rate_kpa_s=_tenths(trial["rate_kpa_s_x10"]),
@@ -165,18 +173,9 @@ def _site_row(site, visit, unit, tz):
         if found["site"] == site["site"] and site["side"] in ("L", "R"):
             pair = found
     z = site["z_x100"]
-    row = _where(site, visit, tz)
-    row.update(
-        site=_name(site["site"]),
-        side=site["side"] or "",
-        role=site["role"] or "",
-        n_trials=site["n_trials"],
-        n_valid=site["n_valid"],
-        n_censored=site["n_censored"],
-        ppt_kpa=_tenths(site["ppt_kpa_x10"]),
-    )
-    if unit != "kPa":
-        row[unit_column(unit)] = _in_unit(site["ppt_kpa_x10"], unit)
+    row = _placed(site, visit, tz)
+    row.update(n_trials=site["n_trials"], n_valid=site["n_valid"], n_censored=site["n_censored"])
+    _add_ppt(row, site["ppt_kpa_x10"], unit)
     row.update(
         ppt_at_least_kpa=_tenths(site["ppt_min_kpa_x10"]),
         cv_pct=_tenths(site["cv_pct_x10"]),

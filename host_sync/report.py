@@ -116,6 +116,23 @@ def _site_of(visit, key):
     return None
 
 
+def _series(history, key, value, bound, scale):
+    """A site's values over the visits, and its censored bounds apart: (xs, ys, bound xs,
+    bound ys); scale: 10 for x10 fields, 100 for x100."""
+    xs, ys, bound_xs, bound_ys = [], [], [], []
+    for x, visit in enumerate(history):
+        site = _site_of(visit, key)
+        if site is None:
+            continue
+        if site[value] is not None:
+            xs.append(x)
+            ys.append(site[value] / scale)
+        elif site[bound] is not None:
+            bound_xs.append(x)
+            bound_ys.append(site[bound] / scale)
+    return xs, ys, bound_xs, bound_ys
+
+
 def _visit_axis(axes, labels):
     axes.set_xticks(range(len(labels)))
     axes.set_xticklabels(labels, fontsize=8)
@@ -140,17 +157,7 @@ def chart_ppt(history, labels, table, sex, age):
                 alpha=0.35,
                 label="reference 95 %% (%s)" % band[2],
             )
-        xs, ys, bound_xs, bound_ys = [], [], [], []
-        for x, visit in enumerate(history):
-            site = _site_of(visit, key)
-            if site is None:
-                continue
-            if site["ppt_kpa_x10"] is not None:
-                xs.append(x)
-                ys.append(site["ppt_kpa_x10"] / 10)
-            elif site["ppt_min_kpa_x10"] is not None:
-                bound_xs.append(x)
-                bound_ys.append(site["ppt_min_kpa_x10"] / 10)
+        xs, ys, bound_xs, bound_ys = _series(history, key, "ppt_kpa_x10", "ppt_min_kpa_x10", 10)
         axes.plot(xs, ys, "o-", color=_COLOURS[0], label="PPT")
         if bound_xs:
             axes.plot(
@@ -179,33 +186,15 @@ def chart_z(history, labels):
     figure = _figure(7.5, 4.2)
     axes = figure.add_subplot(1, 1, 1)
     axes.axhspan(-Z_BAND, Z_BAND, color="#d9d9d9", alpha=0.5, label="reference 95 % (+-1.96)")
-    axes.axhline(
-        QST_HIGH_Z_X100 / 100,
-        color="#d62728",
-        linestyle="--",
-        linewidth=1,
-        label="sensitised at or above %.2f" % (QST_HIGH_Z_X100 / 100),
-    )
-    axes.axhline(
-        QST_LOW_Z_X100 / 100,
-        color="#2ca02c",
-        linestyle="--",
-        linewidth=1,
-        label="robust at or below %.2f" % (QST_LOW_Z_X100 / 100),
-    )
+    for z_x100, colour, words in (
+        (QST_HIGH_Z_X100, "#d62728", "sensitised at or above"),
+        (QST_LOW_Z_X100, "#2ca02c", "robust at or below"),
+    ):
+        z = z_x100 / 100
+        axes.axhline(z, color=colour, linestyle="--", linewidth=1, label="%s %.2f" % (words, z))
     for index, key in enumerate(keys):
         colour = _COLOURS[index % len(_COLOURS)]
-        xs, ys, bound_xs, bound_ys = [], [], [], []
-        for x, visit in enumerate(history):
-            site = _site_of(visit, key)
-            if site is None:
-                continue
-            if site["z_x100"] is not None:
-                xs.append(x)
-                ys.append(site["z_x100"] / 100)
-            elif site["z_max_x100"] is not None:
-                bound_xs.append(x)
-                bound_ys.append(site["z_max_x100"] / 100)
+        xs, ys, bound_xs, bound_ys = _series(history, key, "z_x100", "z_max_x100", 100)
         axes.plot(xs, ys, "o-", color=colour, label=_label(key))
         if bound_xs:
             axes.plot(

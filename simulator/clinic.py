@@ -146,6 +146,14 @@ def _ruleset():
     return dosage.RULESET
 
 
+def _visit(out, rig, device_id, patient, plan, response=None):
+    rec, given, update = run_visit(rig, patient, plan, response)
+    out["visits"].append(
+        {"code": patient["code"], "device_id": device_id, "recommendation": rec, "dose": given}
+    )
+    return update
+
+
 def build(db):
     """Runs the clinic's visits and ingests every record into db (a host_sync Database).
     Returns {"visits": [{"code", "device_id", "recommendation", "dose"}...], "clock_set_s":
@@ -156,9 +164,7 @@ def build(db):
     rig = VisitRig(noise_counts=40, seed=11)
     set_clock(rig, START_S - 60)
     rig.at(60000)
-    rec, given, update = run_visit(rig, FIRST, VISIT_1)
-    out["visits"].append({"code": "P-0042", "device_id": "AD-0001", "recommendation": rec,
-                          "dose": given})  # fmt: skip
+    update = _visit(out, rig, "AD-0001", FIRST, VISIT_1)
     root = rig.store_root
     rig.store.close()
     # AD-0001, boot 2, a week later: the clock is not set until after the visit.
@@ -167,13 +173,11 @@ def build(db):
                   last_adjuncts=update["last_adjuncts"],
                   last_session_seq=update["last_session_seq"])  # fmt: skip
     start_ms = rig.now_ms()
-    rec, given, _update = run_visit(rig, second, VISIT_2, response="tolerated")
+    _visit(out, rig, "AD-0001", second, VISIT_2, response="tolerated")
     end_ms = rig.now_ms()
     clock_set_s = START_S + 7 * DAY_S + 8 * 3600  # 17:00 a week later, at the sync
     rig.at(end_ms + 5000)
     set_clock(rig, clock_set_s)
-    out["visits"].append({"code": "P-0042", "device_id": "AD-0001", "recommendation": rec,
-                          "dose": given})  # fmt: skip
     out["clock_set_s"] = clock_set_s
     out["clock_set_ms"] = end_ms + 5000
     out["visit_2_ms"] = (start_ms, end_ms)
@@ -182,9 +186,7 @@ def build(db):
     # AD-0002: the contraindicated visit, then a reboot with a calibration event only.
     rig = VisitRig(noise_counts=40, seed=17)
     set_clock(rig, START_S + 2 * DAY_S)
-    rec, given, _update = run_visit(rig, PHOBIC, VISIT_3)
-    out["visits"].append({"code": "P-0107", "device_id": "AD-0002", "recommendation": rec,
-                          "dose": given})  # fmt: skip
+    _visit(out, rig, "AD-0002", PHOBIC, VISIT_3)
     root = rig.store_root
     rig.store.close()
     rig = VisitRig(noise_counts=40, seed=19, store_root=root)
