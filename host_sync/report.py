@@ -411,8 +411,9 @@ CHARTS = (
         "QST z-scores",
         "z compares the site with the reference group on the log scale; a positive z is a lower "
         "threshold than the reference (sensitised). Grey: the reference group's 95 % (+-1.96). "
-        "Dashed: the cut-offs the dosage rules use (high: sensitised; low: robust). A downward "
-        "triangle is an upper bound (the ceiling was reached).",
+        "Dashed: the dosage rules' default cut-offs (high: sensitised; low: robust; a clinic "
+        "may have tuned them on its units). A downward triangle is an upper bound (the "
+        "ceiling was reached).",
     ),
     (
         "side_to_side.png",
@@ -556,8 +557,8 @@ def render_html(patient, history, labels, images, table, tz, now_s):
     if repaired:
         notes.append(
             "* %d visit(s) were measured before the unit's clock was set; their times "
-            "were repaired from the clock setting later in the same session of the "
-            "unit." % repaired
+            "were repaired from the clock setting later, before the unit was switched off."
+            % repaired
         )
     if unknown:
         notes.append(
