@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(PY) -m simulator demo
+	$(PY) -m simulator demo --out demo-out
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,16 +1,14 @@
-"""python -m simulator demo | recommend | measure: the virtual bedside unit."""
+"""python -m simulator demo | tui | recommend | measure: the virtual bedside unit."""
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from simulator import CASES_DIR, PACKAGE_DIR, use_firmware
+from simulator import PACKAGE_DIR, use_firmware
 from simulator.runtime import DEFAULT_HEAPSIZE, MicroPythonMissing, run_harness
 
 SCENARIOS_DIR = PACKAGE_DIR / "scenarios"
 _EXAMPLE = "simulator/scenarios/1_sensitised.json"
-_GIVEN = ("gauge_mm", "needles", "depth", "manipulation", "adjuncts")  # a case's history.last
 
 
 def harness_text(name, stdin, runtime, args=(), heapsize=DEFAULT_HEAPSIZE):
@@ -76,114 +74,75 @@ def cmd_measure(args):
     return _emit(*measure_text(text, args.runtime))
 
 
-def _boxes(pages, per_row=4):
-    from core.ui import COLUMNS
-
-    edge = "+" + "-" * COLUMNS + "+"
-    out = []
-    for start in range(0, len(pages), per_row):
-        group = pages[start : start + per_row]
-        out.append("  ".join([edge] * len(group)))
-        for row in range(len(group[0])):
-            out.append("  ".join("|" + page[row].ljust(COLUMNS) + "|" for page in group))
-        out.append("  ".join([edge] * len(group)))
-    return "\n".join(out)
-
-
-def _kpa(kpa_x10):
-    return "-" if kpa_x10 is None else "%d.%d" % divmod(kpa_x10, 10)
-
-
-def _measurement_lines(result):
-    lines = ["   %-19s %-23s %7s %5s %6s  %s" % ("site", "trials kPa (QC)", "PPT", "CV%",
-                                               "z", "QST")]  # fmt: skip
-    for site in result["sites"]:
-        trials = " ".join(
-            _kpa(t["ppt_kpa_x10"]) + ("" if t["valid"] else "(" + ",".join(t["qc"]) + ")")
-            for t in site["trials"]
-        )
-        qst = site["qst"] or {}
-        z = "-" if qst.get("z") is None else "%+.2f" % qst["z"]
-        verdict = qst.get("category") or site["reason"] or qst.get("reason") or "-"
-        if qst.get("abnormal"):
-            verdict += " (abnormal)"
-        cv = "-" if site["cv_pct_x10"] is None else _kpa(site["cv_pct_x10"])
-        name = "%s %s" % (site["site"], site["side"] or "")
-        lines.append("   %-19s %-23s %7s %5s %6s  %s" % (name, trials, _kpa(site["ppt_kpa_x10"]),
-                                                      cv, z, verdict))  # fmt: skip
-    summary = result["summary"]
-    for pair in summary["side_to_side"]:
-        flag = "over 35 %: flagged" if pair["flag"] else "within 35 %"
-        lines.append("   side to side, %s: %s %% (%s)" % (pair["site"], _kpa(pair["diff_pct_x10"]),
-                                                        flag))  # fmt: skip
-    remote = summary["local_to_remote"]
-    if remote:
-        lines.append("   widespread sensitisation: %s" % ("yes" if remote["widespread"] else "no"))
-    return lines
+DEMO_HEAPSIZE = "1M"  # the simulated flash (192 KB) lives in the heap; the unit needs far less
 
 
 def cmd_demo(args):
-    """The main job: measure the patient, score the thresholds, recommend, show the screen."""
+    """The main job: one clinic visit on the virtual unit, its narrative, its screens."""
     use_firmware()
-    from core import ui
+    from simulator import display
 
-    files = sorted(CASES_DIR.glob("*.json"))
-    for path in files:
-        story = json.loads(path.read_text())
-        print("=" * 78)
-        print(story["title"])
-        print(story["note"])
-        last = None
-        for number, visit in enumerate(story["visits"]):
-            case = dict(visit["case"])
-            print()
-            if "measure" in visit:
-                scenario = SCENARIOS_DIR / visit["measure"]
-                code, out = measure_text(scenario.read_text(), args.runtime)
-                if code != 0:
-                    return _emit(code, out)
-                result = json.loads(out)
-                print("-- %s, measured: %s" % (visit["label"], result["scenario"]))
-                print("\n".join(_measurement_lines(result)))
-                if result["summary"]["dosage_qst"] is not None:
-                    case["qst"] = result["summary"]["dosage_qst"]
-            if number > 0:  # the dose given last time: here, as recommended
-                case["history"] = {"sessions": number, "last_response": visit["response"],
-                                   "last": last}  # fmt: skip
-            code, line = recommend_text(json.dumps(case), args.runtime)
-            if code != 0:
-                return _emit(code, line)
-            result = json.loads(line)
-            shown = {k: v for k, v in case.items() if k != "history"}
-            print("-- %s, recommended for: %s" % (visit["label"], json.dumps(shown)))
-            if "response" in visit:
-                print("   response to the last session: %s" % visit["response"])
-            print(_boxes(ui.recommendation_pages(result)))
-            last = None
-            if result["needles"] is not None:
-                last = {key: result[key] for key in _GIVEN}
-    print("=" * 78)
-    print("%d bundled cases on %s; each screen is 21x8 characters of the 128x64 OLED."
-          % (len(files), args.runtime))  # fmt: skip
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for old in out_dir.glob("[0-9][0-9]-*.png"):  # screens of an earlier run
+            old.unlink()
+    except OSError as err:
+        return _emit(2, "error: cannot write the screens to %s (%s); give another --out" % (
+            out_dir, err.strerror or err))  # fmt: skip
+    code, out, err = run_harness("demo", runtime=args.runtime, heapsize=DEMO_HEAPSIZE)
+    if code != 0:
+        lines = (err or out).strip().splitlines() or ["no output"]
+        return _emit(3, "error: the virtual unit failed on %s: %s" % (args.runtime, lines[-1]))
+    screens = []
+    for line in out.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "say":
+            print(rest)
+        elif kind == "frame":
+            name, _, data = rest.partition(" ")
+            buf = bytes.fromhex(data)
+            display.save_png(buf, out_dir / (name + ".png"))
+            screens.append((name, buf))
+    sheet = display.contact_sheet(screens, out_dir / "contact-sheet.png", columns=6)
+    print("The unit showed %d screens: one PNG each in %s/, all of them on %s (%s)." % (
+        len(screens), out_dir, sheet, args.runtime))  # fmt: skip
     return 0
+
+
+def cmd_tui(args):
+    from simulator import tui
+
+    return tui.run()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, helptext in (
-        ("demo", "measure, score and recommend for the bundled cases; show the screens"),
-        ("recommend", "one case as JSON on stdin -> the recommendation as JSON on stdout"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+    p = sub.add_parser(
+        "demo", help="one clinic visit on the virtual unit: its story, a PNG of every screen"
+    )
+    p.add_argument("--out", default="demo-out", metavar="DIR", help="where the PNGs go")
+    p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+    sub.add_parser(
+        "tui", help="the virtual unit in this terminal: keys for the buttons and the probe"
+    )
+    p = sub.add_parser(
+        "recommend", help="one case as JSON on stdin -> the recommendation as JSON on stdout"
+    )
+    p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     p = sub.add_parser(
         "measure", help="run a measurement scenario -> per-trial and per-site results as JSON"
     )
     p.add_argument("--scenario", required=True, metavar="FILE", help="e.g. " + _EXAMPLE)
     p.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     args = parser.parse_args(argv)
-    commands = {"recommend": cmd_recommend, "demo": cmd_demo, "measure": cmd_measure}
+    commands = {
+        "recommend": cmd_recommend,
+        "demo": cmd_demo,
+        "measure": cmd_measure,
+        "tui": cmd_tui,
+    }
     try:
         return commands[args.command](args)
     except MicroPythonMissing as err:

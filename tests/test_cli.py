@@ -153,22 +153,6 @@ def test_out_of_memory_on_cpython_exits_2_with_one_line(monkeypatch):
         assert err.getvalue() == "error: out of memory reading the case; give a smaller case\n"
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_demo_measures_scores_and_recommends(runtime):
-    proc = simulator("demo", "--runtime", runtime)
-    assert proc.returncode == 0, proc.stderr
-    # The bedside visit: the measured local z reaches the dosage rules.
-    assert "upper_trapezius R   147.6 155.7 150.5         151.3   2.7  +2.01  high" in proc.stdout
-    assert '"qst": {"z": 2.01}' in proc.stdout
-    for title in ("fibromyalgia", "post-marathon", "low back", "ankle sprain", "overrides"):
-        assert title in proc.stdout
-    assert "|0.16 mm            5 |" in proc.stdout  # the dose page: gauge and needle count
-    assert "|Depth            deep|" in proc.stdout  # the low back case, from week 3
-    assert "|Technique   pistoning|" in proc.stdout  # its last session, week 4
-    assert "|Why:                 |" in proc.stdout
-    assert "|NO DOSE              |" in proc.stdout
-
-
 # The edges of what the command reads, exactly at each limit (the same code on both runtimes).
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_the_limits_are_exact(runtime):

@@ -23,6 +23,8 @@ KEY_SCREENS = (
     "measurement_slower",
     "contraindications",
     "pairing",
+    "pairing_open",
+    "site_plan",
     "error_storage_full",
 )
 BY_NAME = {example[0]: example for example in EXAMPLES}

@@ -28,6 +28,8 @@ SCREENS = {
     "notice",
     "settings",
     "calibration",
+    "menu",
+    "site_plan",
 }
 
 

@@ -225,14 +225,6 @@ def test_rule_ids_fit_one_row():
     assert all(len(rule_id) <= ui.COLUMNS for rule_id, *_ in dosage.RULES)
 
 
-def test_recommendation_pages_text_view_for_the_demo():
-    pages = ui.recommendation_pages(RECOMMENDATION)
-    assert len(pages) == len(every_page("recommendation", RECOMMENDATION))
-    assert all(
-        len(page) == draw.ROWS and all(len(r) <= ui.COLUMNS for r in page) for page in pages
-    )
-
-
 # -- input screens -------------------------------------------------------------------------
 
 

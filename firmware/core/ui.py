@@ -8,7 +8,6 @@
 # Rules every screen keeps: nothing drawn past the edge (Canvas.overflow stays False); a
 # page breaks only between sentences (core.draw.paginate); every screen but home (the root)
 # ends with the back hint; pressure is shown with its unit, in the clinic's unit.
-import framebuf
 from micropython import const
 
 from core import draw, font
@@ -66,6 +65,7 @@ _ERRORS = {
     ),
 }
 ERRORS = tuple(_ERRORS)
+_PAIR_WAIT = "Open. On the laptop run: host_sync pair. The passkey to type shows here."
 
 
 def label(name):
@@ -177,6 +177,46 @@ def home(
     return c
 
 
+def menu(target, title, items, cursor=0, keys="ok:pick"):
+    """A list to pick from: items (strings), cursor lit."""
+    c = _canvas(target)
+    c.header(title, _counter(cursor + 1, len(items)))
+    c.menu(items, cursor)
+    c.footer(_keys(keys))
+    return c
+
+
+PLAN_SIDES = ("R", "L", "R+L", "L+R")  # local side: one, or both with the first needled
+
+
+def _lit(c, row, text, lit):
+    y = body_y(row)
+    if lit:
+        c.fill_rect(0, y, draw.WIDTH, 8)
+    c.text(0, y, fit(text, COLUMNS), 1, lit)
+
+
+def site_plan(target, local, side, remote, remote_side, cursor=0, editing=0, keys=None):
+    """The sites to measure: local (the one to be needled) on side (PLAN_SIDES: "R+L" both,
+    the first one needled), and the remote reference site (None: none) on remote_side.
+    cursor: 0 local, 1 remote, 2 start; editing: 1 the cursor's site, 2 its side."""
+    c = _canvas(target)
+    c.header("Site plan", "%d/3" % (cursor + 1))
+    arrows = font.UP + font.DOWN
+    rows = (("Needle site", side, local), ("Reference", remote_side, remote))
+    for i in range(2):
+        title, row_side, site = rows[i]
+        mark = arrows if editing == 2 and cursor == i else ""
+        c.text(0, body_y(2 * i), pair(title, "side " + mark + row_side if site else ""))
+        name = label(site) if site else "none"
+        _lit(c, 2 * i + 1, (arrows if editing == 1 and cursor == i else "") + name, cursor == i)
+    _lit(c, 4, "Start measuring " + font.RIGHT, cursor == 2)
+    if keys is None:
+        keys = arrows + " ok:set" if editing else ("ok:start" if cursor == 2 else "ok:change")
+    c.footer(_keys(keys))
+    return c
+
+
 def patient_select(target, codes, cursor=0, keys="ok:pick"):
     """The codes the laptop pushed, then "+ new code"; cursor indexes that list."""
     c = _canvas(target)
@@ -237,11 +277,15 @@ def checklist_item(name, ticked):
     return (font.TICKED if ticked else font.BOX) + " " + label(name)
 
 
-def factors(target, age, sex, ticked, cursor=0, keys="ok:change"):
+def factors(target, age, sex, ticked, cursor=0, editing=False, keys="ok:change"):
     """The dosage inputs as toggles: age, sex, then every condition and flag (ticked: the
-    names ticked), then Continue. cursor indexes that list (factor_names())."""
+    names ticked), then Continue. cursor indexes that list (factor_names()); editing: the age
+    is being changed with up/down."""
     c = _canvas(target)
-    items = [pair("Age", "-" if age is None else "%d y" % age, 20), pair("Sex", sex or "-", 20)]
+    shown = "-" if age is None else "%d y" % age
+    if editing:
+        shown = font.UP + font.DOWN + " " + shown
+    items = [pair("Age", shown, 20), pair("Sex", sex or "-", 20)]
     for name in CONDITIONS + FLAGS:
         items.append(checklist_item(name, name in ticked))
     items.append("Continue " + font.RIGHT)
@@ -475,22 +519,6 @@ def recommendation(target, result, page=0, keys="ok:dose"):
     return _paged(_canvas(target), title, blocks, page, keys, top, None, _dose_top, result)
 
 
-def recommendation_pages(result):
-    """The text view of every page of recommendation(result) (the demo prints them)."""
-    fb = framebuf.FrameBuffer(
-        bytearray(draw.WIDTH * draw.HEIGHT // 8), draw.WIDTH, draw.HEIGHT, framebuf.MONO_VLSB
-    )
-    canvas = Canvas(fb)
-    pages = []
-    page = 0
-    while True:
-        recommendation(canvas, result, page)
-        pages.append(canvas.rows())
-        page += 1
-        if page >= canvas.pages:
-            return pages
-
-
 DOSE_ROWS = ("confirm", "gauge_mm", "needles", "depth", "manipulation")
 
 
@@ -570,9 +598,14 @@ def aftercare(target, lines, page=0, keys="ok:done"):
 
 
 def pairing(target, passkey, seconds_left=None, keys=""):
-    """The pairing window: the 6-digit passkey the laptop asks for, large."""
+    """The pairing window: the 6-digit passkey the laptop asks for, large; passkey None: the
+    window is open and no laptop has asked yet (what to do on the laptop)."""
     c = _canvas(target)
     c.header("Pairing", "" if seconds_left is None else "%d s" % seconds_left)
+    if passkey is None:
+        c.body(draw.wrap(_PAIR_WAIT))
+        c.footer(_keys(keys))
+        return c
     c.text(0, body_y(0), "Type on the laptop:")
     digits = "%06d" % passkey
     width = draw.digits_width(digits, _PASSKEY_H)
@@ -618,6 +651,7 @@ SETTINGS_ROWS = (
     "tolerance_pct",
     "ceiling_kpa_x10",
     "trials_per_site",
+    "aftercare_ice",
     "calibrate",
     "clock",
 )
@@ -625,21 +659,28 @@ SETTINGS_ROWS = (
 
 def settings(target, values, cursor=0, editing=False, keys="ok:change"):
     """The clinic settings (SETTINGS_ROWS; values: core.settings names, unit as the index
-    into core.scale.UNITS, plus cal_id and clock_set). Rate and ceiling in the clinic unit."""
+    into core.scale.UNITS, plus cal_id, clock_set and cal_mass_g, the calibration mass shown
+    while it is chosen: editing the calibrate row). Rate and ceiling in the clinic unit; the
+    ice line as after-care says it (core.settings.ICE_CHOICES)."""
     c = _canvas(target)
     unit = UNITS[values.get("unit", 0)]
     rate = values.get("target_kpa_s_x10", 500)
     cal_id = values.get("cal_id", 0)
+    if editing and SETTINGS_ROWS[cursor] == "calibrate":
+        calibrate = "%d g" % values.get("cal_mass_g", 2000)
+    else:
+        calibrate = ("#%d " % cal_id if cal_id else "never ") + font.RIGHT
     shown = (
         unit,
         pressure(rate, unit) + " " + unit + "/s",
         "%d%%" % values.get("tolerance_pct", 20),
         pressure(values.get("ceiling_kpa_x10", 10000), unit, True) + " " + unit,
         "%d" % values.get("trials_per_site", 3),
-        ("#%d " % cal_id if cal_id else "never ") + font.RIGHT,
+        "allow" if values.get("aftercare_ice") else "avoid",
+        calibrate,
         "set" if values.get("clock_set") else "NOT set",
     )
-    names = ("Units", "Rate", "Tolerance", "Ceiling", "Trials/site", "Calibrate", "Clock")
+    names = ("Units", "Rate", "Tolerance", "Ceiling", "Trials/site", "Ice", "Calibrate", "Clock")
     items = []
     for i in range(len(names)):
         value = shown[i]

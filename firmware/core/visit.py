@@ -128,6 +128,12 @@ class Visit:
         self.recommendation_seq = 0
         self.patient_update = {}  # the patient list's entry after the dose is stored
 
+    def configure(self):
+        """The clinic changed the settings (no visit open): the trial engine takes the new
+        target rate, tolerance, onset and ceiling."""
+        if self.state == IDLE:
+            self.trial = ppt.Trial(**self.settings.trial_config())
+
     @property
     def cue(self):
         return self.trial.cue if self.state == RAMP else ppt.CUE_NONE
