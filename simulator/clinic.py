@@ -24,6 +24,7 @@ from simulator import use_firmware
 use_firmware()
 
 from rig import Clinician, VisitRig  # noqa: E402  (simulator/fakes)
+from unit import raw_records  # noqa: E402  (simulator/fakes: the store's records as bytes)
 
 from core import record  # noqa: E402  (the firmware on the path, above)
 
@@ -116,21 +117,6 @@ def run_visit(rig, patient, plan, response=None, dose=None, seen=None):
     update = dict(v.patient_update)
     v.finish(rig.now_ms())
     return recommendation, given, update
-
-
-def raw_records(store):
-    """Every stored record's bytes, as a pull receives them."""
-    out = []
-    buf = bytearray(4096)
-    nxt = 1
-    while nxt:
-        used, nxt = store.read_into(buf, nxt)
-        off = 0
-        while off < used:
-            n = record.check(buf, off, used)
-            out.append(bytes(buf[off : off + n]))
-            off += n
-    return out
 
 
 def _ingest(db, device_id, store):
