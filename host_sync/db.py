@@ -268,6 +268,18 @@ class Database:
         ).fetchone()
         return row[0] or 0
 
+    def raw_records(self, device_id=None):
+        """Every stored record as (device_id, seq, raw bytes), in (device_id, seq) order; one
+        device's only when device_id is given. What exports and reports read: they decode
+        with core.record themselves, so any backend serves them with this plain SELECT."""
+        sql = "SELECT device_id, seq, raw FROM records"
+        args = ()
+        if device_id is not None:
+            sql += " WHERE device_id = ?"
+            args = (device_id,)
+        for row in self.conn.execute(sql + " ORDER BY device_id, seq", args):
+            yield row[0], row[1], bytes(row[2])
+
     def count(self, device_id, rtype=None):
         if rtype is None:
             sql, args = "SELECT COUNT(*) FROM records WHERE device_id = ?", (device_id,)

@@ -506,8 +506,8 @@ def screen(unit):
     return unit.nav.draw(canvas).rows()
 
 
-def records(store):
-    """Every record on flash, decoded (core.record), oldest first."""
+def raw_records(store):
+    """Every record on flash as its bytes (what a pull receives), oldest first."""
     from core import record
 
     out = []
@@ -518,9 +518,16 @@ def records(store):
         off = 0
         while off < used:
             n = record.check(buf, off, used)
-            out.append(record.decode(buf, off, off + n))
+            out.append(bytes(buf[off : off + n]))
             off += n
     return out
+
+
+def records(store):
+    """Every record on flash, decoded (core.record), oldest first."""
+    from core import record
+
+    return [record.decode(raw) for raw in raw_records(store)]
 
 
 def on(name):
