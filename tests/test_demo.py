@@ -146,3 +146,58 @@ def test_the_tui_presses_the_probe_and_the_stop_button():
     # 0.3 s at each rate: 3 + 6 + 9 + 12 kPa before the fifth key
     assert rates[-1].startswith("probe 30.")
     assert lines[-1] == "probe 0.0 kPa, pressing at 0 kPa/s"  # lifted, then stop
+
+
+# --- the laptop's work on the demo's database: exports and the report ------------------------
+
+
+def _host_sync(*args):
+    import subprocess
+    import sys
+
+    from simulator import REPO_DIR
+
+    return subprocess.run(
+        [sys.executable, "-m", "host_sync", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_DIR,
+        timeout=120,
+    )
+
+
+def test_the_demos_database_exports_to_csv_json_and_fhir_and_reports(demo, tmp_path):
+    import csv
+
+    from fhir.resources import get_fhir_model_class
+    from fhir.resources.bundle import Bundle
+
+    db = str(demo["out_dir"] / "algodose.db")
+    proc = _host_sync("export", "--format", "csv", "--db", db, "--out", str(tmp_path / "csv"))
+    assert proc.returncode == 0, proc.stderr
+    stored = sqlite3.connect(db)
+    for name, rtype in (("trials.csv", "trial"), ("sites.csv", "site"),
+                        ("recommendations.csv", "recommendation")):  # fmt: skip
+        with open(tmp_path / "csv" / name, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        (count,) = stored.execute(
+            "SELECT count(*) FROM records WHERE type = ?", (rtype,)
+        ).fetchone()
+        assert len(rows) == count, name
+    proc = _host_sync("export", "--format", "json", "--db", db, "--out", str(tmp_path / "a.json"))
+    assert proc.returncode == 0, proc.stderr
+    document = json.loads((tmp_path / "a.json").read_text())
+    assert json.loads(json.dumps(document)) == document
+    proc = _host_sync("export", "--format", "fhir", "--db", db, "--out", str(tmp_path / "b.json"))
+    assert proc.returncode == 0, proc.stderr
+    bundle = json.loads((tmp_path / "b.json").read_text())
+    Bundle.parse_obj(bundle)
+    for entry in bundle["entry"]:
+        get_fhir_model_class(entry["resource"]["resourceType"]).parse_obj(entry["resource"])
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds.count("Observation") >= 2 and "ServiceRequest" in kinds and "Device" in kinds
+    proc = _host_sync("report", "--patient", "P-0042", "--db", db, "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "P-0042" in page and "https:" not in page
+    assert len(list((tmp_path / "r").glob("*.png"))) >= 3
