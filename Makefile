@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean powerloss golden
+.PHONY: demo test lint bench clean powerloss golden docs-images
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ powerloss: $(STAMP)
 # look at them (git diff shows which changed) before committing.
 golden: $(STAMP)
 	ALGODOSE_GOLDEN=update $(PY) -m pytest -q tests/test_golden.py
+
+# The clinician guide's pictures (docs/images/): the unit's screens drawn by the firmware's
+# screen functions from a simulated visit, and a report's charts; look at them before
+# committing.
+docs-images: $(STAMP)
+	$(PY) -m simulator.docs_images
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -23,7 +23,7 @@ from core import atomic, nav, ppt, qst, record
 from core.draw import Canvas
 from core.settings import Settings
 from core.store import Store, StoreError
-from core.visit import MSG_FULL, STORAGE, Clock, Visit
+from core.visit import DONE, IDLE, MSG_FULL, STORAGE, Clock, Visit
 from drivers.hx711 import NOT_READY
 
 # Task numbers: the crash event's `a` (core.record EV_CRASH) and the watchdog's bits.
@@ -45,6 +45,7 @@ _WATCHDOG_MS = const(1000)
 _FASTER_HZ = const(2400)  # faster: two short high beeps; slower: one long low beep
 _SLOWER_HZ = const(700)
 _SAVED_HZ = const(1500)
+_NO_VISIT = (IDLE, DONE)  # the visit states in which no record of a visit is still to come
 
 
 class App:
@@ -91,6 +92,8 @@ class App:
         self.buzzer = board.buzzer()
         self.wdt = board.watchdog()
         self.link = None  # what the screens read of the laptop link (core.nav)
+        self.server = None  # the BLE sync server, when the board has a radio
+        self._link_state = None
         self.sync_task = self._start_sync()
         self.nav = nav.Nav(self.visit, settings, store, self.patients, self.link)
 
@@ -104,11 +107,40 @@ class App:
     # --- the laptop link -------------------------------------------------------------------
 
     def _start_sync(self):
-        """The BLE sync server (issue 10) is wired here when board.ble() gives a radio: it
-        sets self.link (pairing_open, passkey, pairing_left_s, syncing, sent, total;
-        open_pairing(t_ms), close_pairing(t_ms)), calls on_time_set and on_patients, and
-        returns its coroutine, run as task TASK_SYNC. Without it: None."""
-        return None
+        """The BLE sync server (firmware/ble.py, docs/protocol.md) when the board has a
+        radio: self.link is what the screens read of it (pairing_open, passkey,
+        pairing_left_s, syncing, sent, total; open_pairing(t_ms), close_pairing(t_ms)). It
+        calls on_time_set and on_patients from its task. Returns its coroutine, run as task
+        TASK_SYNC; None without a radio."""
+        board = self.board
+        radio = board.ble()
+        if radio is None:
+            return None
+        from ble import SyncServer
+
+        server = SyncServer(
+            radio,
+            self.store,
+            uuid=board.ble_uuid(),
+            device_id=board.device_id(),
+            bonds_path=board.STORE_ROOT + "/bonds",
+            on_time_set=self.on_time_set,
+            on_patients=self.on_patients,
+            ticks_ms=self.now_ms,
+        )
+        self.link = self.server = server
+        return server.run()
+
+    def _link_status(self):
+        # What the status characteristic says that only the app knows, when it changes.
+        server = self.server
+        if server is None:
+            return
+        visit = self.visit
+        state = (self.clock.valid, visit.state not in _NO_VISIT, visit.message == MSG_FULL)
+        if state != self._link_state:
+            self._link_state = state
+            server.set_state(clock_valid=state[0], visit_open=state[1], storage_full=state[2])
 
     def on_time_set(self, wall_s):
         """The laptop set the clock (Current Time): anchored now, and an event records it."""
@@ -295,6 +327,7 @@ class App:
                 navigation.patients_dirty = False
             except OSError:
                 pass
+        self._link_status()
 
     def _recover(self, t):
         # Remount and reopen the same Store (it keeps its RAM batch), then let the visit

@@ -185,7 +185,7 @@ class SyncServer:
         """The clinician opens the pairing window for `seconds` (t_ms: now_ms())."""
         self.pairing.open(t_ms, seconds)
 
-    def close_pairing(self):
+    def close_pairing(self, t_ms=None):
         self.pairing.close()
 
     def forget_laptops(self):
@@ -212,6 +212,11 @@ class SyncServer:
     def pairing_until_ms(self):
         """When the window closes (on now_ms()'s clock), or None while it is closed."""
         return self.pairing.until_ms if self.pairing.is_open(self._now) else None
+
+    @property
+    def pairing_left_s(self):
+        """Seconds until the pairing window closes (0: closed), for the screen."""
+        return self.pairing.seconds_left(self._now)
 
     @property
     def passkey(self):

@@ -129,9 +129,15 @@ def ble():
     return bluetooth.BLE()
 
 
+def ble_uuid():
+    """bluetooth.UUID, for the GATT server (only this module imports bluetooth)."""
+    import bluetooth
+
+    return bluetooth.UUID
+
+
 def device_id():
-    """The unit's serial, the key of its records on the laptop (over Bluetooth and over
-    USB alike): the chip's unique id in hex, upper case."""
+    """The serial the laptop keys this unit's records on: the chip's unique id, in hex."""
     import binascii
 
     return binascii.hexlify(machine.unique_id()).decode().upper()

@@ -24,6 +24,12 @@ def run(board):
         return
     import asyncio
 
+    asyncio.run(serve(board))
+
+
+async def serve(board):
+    """The unit's life on an event loop that is already running (run() starts one; the
+    simulator's demo runs it beside the laptop's Bluetooth on its own loop)."""
     cause = board.reset_cause()
     while True:
         unit = None
@@ -32,7 +38,7 @@ def run(board):
 
             unit = App(board, cause)
             board.unit = unit  # for the REPL (and the simulator's hand): the running unit
-            asyncio.run(unit.run())
+            await unit.run()  # its tasks are cancelled when it ends, whatever the cause
         except Exception as err:  # the crash handler: every error, MemoryError included
             show = getattr(sys, "print_exception", None)  # MicroPython's
             if show is not None:

@@ -1,4 +1,5 @@
-"""python -m host_sync scan | pair | pull | status | set-time | patients push FILE | deploy
+"""python -m host_sync scan | pair | pull | status | set-time | patients push FILE | export |
+report | deploy
 
 Every command takes --db PATH-or-URL (default: $ALGODOSE_DB, else algodose.db in the user's
 data directory; a postgresql:// URL is a clinic's shared server) and --device
@@ -68,13 +69,19 @@ def _parser():
         "push", parents=[common], help="send a CSV of pseudonymous codes and factors"
     )
     push.add_argument("file", metavar="FILE")
+    _export_parsers(sub)
     # Listed here for --help; main() hands everything after the word to host_sync.deploy.
     sub.add_parser("deploy", help="put this laptop's firmware on a unit over USB", add_help=False)
     return parser
 
 
+def _db_target(args):
+    """--db, else $ALGODOSE_DB, else the file in the user's data directory."""
+    return args.db or os.environ.get(DB_VARIABLE) or default_path()
+
+
 def _open_db(args):
-    return open_database(args.db or os.environ.get(DB_VARIABLE) or default_path())
+    return open_database(_db_target(args))
 
 
 def _say(text):
@@ -238,6 +245,147 @@ COMMANDS = {
     "status": cmd_status,
     "set-time": cmd_set_time,
 }
+
+
+# --- export and report (issue 12): the database out, for a spreadsheet, a program, a FHIR
+# server or the patient's file. No unit is needed: they read the laptop's database only.
+
+
+class _ExportUsage(t.SyncError):
+    exit_code = t.EXIT_USAGE
+
+
+def _export_parsers(sub):
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument(
+        "--db",
+        metavar="PATH",
+        help="the database: a file or a postgresql:// URL (default: $%s, else a file in"
+        " your data directory)" % DB_VARIABLE,
+    )
+    export = sub.add_parser(
+        "export", parents=[db], help="write the records as CSV, JSON or a FHIR R4 bundle"
+    )
+    export.add_argument("--format", required=True, choices=("csv", "json", "fhir"))
+    export.add_argument(
+        "--out", required=True, metavar="PATH", help="csv: a directory; else a file"
+    )
+    export.add_argument("--patient", metavar="CODE", help="one patient's visits only")
+    export.add_argument(
+        "--since", metavar="DATE", help="visits from this day on (YYYY-MM-DD, this laptop's time)"
+    )
+    export.add_argument(
+        "--unit", default="kPa", help="csv: pressures also in this unit (kgf/cm2, N, lbf)"
+    )
+    export.add_argument("--fhir-base", metavar="URL", help="fhir: the base of the code systems")
+    report = sub.add_parser(
+        "report", parents=[db], help="charts and an HTML page of one patient's visits"
+    )
+    report.add_argument("--patient", required=True, metavar="CODE")
+    report.add_argument("--out", required=True, metavar="DIR")
+
+
+def _patient_code(text):
+    from core import record
+
+    if text is None:
+        return None
+    code = text.strip().upper()
+    try:
+        return record.check_code(code)
+    except record.RecordError:
+        raise _ExportUsage(
+            "--patient: a patient code (A-Z, 0-9 and -, with a digit), got %r" % text
+        ) from None
+
+
+def _since_s(text):
+    import datetime
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _ExportUsage("--since: a date as YYYY-MM-DD, got %r" % text) from None
+    return int(moment.astimezone().timestamp())  # a naive date is this laptop's time
+
+
+def _existing_db(args):
+    path = _db_target(args)
+    if "://" not in path and not os.path.exists(path):
+        raise _ExportUsage("no database at %s: pull from a unit first, or give --db" % path)
+    return _open_db(args)
+
+
+def _load(args, patient, since_s):
+    from host_sync import visits
+
+    data = visits.load(_existing_db(args), patient, since_s)
+    if patient is not None and not data["visits"]:
+        raise _ExportUsage("no visits of patient %s in the database" % patient)
+    return data
+
+
+def _say_times(data):
+    from host_sync import visits
+
+    counts = visits.time_counts(data)
+    _say(
+        "times: %d from the unit's clock, %d repaired (clock set later in the same boot),"
+        " %d unknown (clock never set in that boot)"
+        % (counts[visits.TIME_DEVICE], counts[visits.TIME_REPAIRED], counts[visits.TIME_UNKNOWN])
+    )
+    if data["undecodable"]:
+        _say(
+            "warning: %d record(s) could not be decoded; they are kept raw in the database"
+            " and in a JSON export" % len(data["undecodable"])
+        )
+
+
+async def cmd_export(args):
+    from host_sync import export, fhir
+
+    patient = _patient_code(args.patient)
+    since_s = _since_s(args.since)
+    try:
+        export.check_unit(args.unit)
+        data = _load(args, patient, since_s)
+        if args.format == "csv":
+            counts = export.write_csv(data, args.out, args.unit)
+            _say("wrote %s: %s" % (args.out, ", ".join("%s %d rows" % c for c in counts.items())))
+        elif args.format == "json":
+            document = export.write_json(data, args.out, patient, since_s)
+            _say("wrote %s: %d visits, %d records" % (args.out, len(document["visits"]),
+                                                        len(document["records"])))  # fmt: skip
+        else:
+            document, skipped = fhir.bundle(data, args.fhir_base or fhir.DEFAULT_SYSTEM_BASE)
+            export.write_document(document, args.out)
+            _say("wrote %s: a FHIR R4 transaction bundle of %d resources"
+                 % (args.out, len(document["entry"])))  # fmt: skip
+            if skipped:
+                _say("warning: %d visit(s) without their session start were left out" % skipped)
+    except export.ExportError as error:
+        raise _ExportUsage(str(error)) from None
+    _say_times(data)
+    return t.EXIT_OK
+
+
+async def cmd_report(args):
+    from host_sync import report
+
+    patient = _patient_code(args.patient)
+    data = _load(args, patient, None)
+    try:
+        paths = report.build(data, patient, args.out)
+    except report.ReportError as error:
+        raise _ExportUsage(str(error)) from None
+    _say("wrote %d files to %s; open %s" % (len(paths), args.out, paths[-1]))
+    return t.EXIT_OK
+
+
+COMMANDS["export"] = cmd_export
+COMMANDS["report"] = cmd_report
 
 
 class _Progress:

@@ -326,6 +326,18 @@ class Database:
         ).fetchone()
         return row[0] or 0
 
+    def raw_records(self, device_id=None):
+        """Every stored record as (device_id, seq, raw bytes), in (device_id, seq) order; one
+        device's only when device_id is given. What exports and reports read: they decode
+        with core.record themselves, so any backend serves them with this plain SELECT."""
+        sql = "SELECT device_id, seq, raw FROM records"
+        args = ()
+        if device_id is not None:
+            sql += " WHERE device_id = ?"
+            args = (device_id,)
+        for row in self.conn.execute(sql + " ORDER BY device_id, seq", args):
+            yield row[0], row[1], bytes(row[2])
+
     def count(self, device_id, rtype=None):
         if rtype is None:
             sql, args = "SELECT COUNT(*) FROM records WHERE device_id = ?", (device_id,)
@@ -447,19 +459,6 @@ class Database:
             "UPDATE devices SET last_sync_s = ? WHERE device_id = ?",
             (int(time.time()) if now_s is None else now_s, device_id),
         )
-
-    # --- reading -------------------------------------------------------------------------------
-
-    def raw_records(self, device_id=None):
-        """(device_id, seq, raw bytes) of every record held, or of one device's, in
-        (device_id, seq) order: what exports decode again."""
-        if device_id is None:
-            sql, args = "SELECT device_id, seq, raw FROM records ORDER BY device_id, seq", ()
-        else:
-            sql = "SELECT device_id, seq, raw FROM records WHERE device_id = ? ORDER BY seq"
-            args = (device_id,)
-        for found, seq, raw in self.conn.execute(sql, args):
-            yield found, seq, bytes(raw)
 
 
 def _schema_v1(db):

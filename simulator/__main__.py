@@ -78,9 +78,11 @@ DEMO_HEAPSIZE = "1M"  # the simulated flash (192 KB) lives in the heap; the unit
 
 
 def cmd_demo(args):
-    """The main job: one clinic visit on the virtual unit, its narrative, its screens."""
+    """The main job: one clinic visit on the virtual unit, from a new patient to the
+    laptop's database: its narrative, its screens, the records synced over Bluetooth."""
     use_firmware()
-    from simulator import display
+    from host_sync.transport import SyncError
+    from simulator import clinic_day, display
 
     out_dir = Path(args.out)
     try:
@@ -90,23 +92,31 @@ def cmd_demo(args):
     except OSError as err:
         return _emit(2, "error: cannot write the screens to %s (%s); give another --out" % (
             out_dir, err.strerror or err))  # fmt: skip
-    code, out, err = run_harness("demo", runtime=args.runtime, heapsize=DEMO_HEAPSIZE)
-    if code != 0:
-        lines = (err or out).strip().splitlines() or ["no output"]
-        return _emit(3, "error: the virtual unit failed on %s: %s" % (args.runtime, lines[-1]))
     screens = []
-    for line in out.splitlines():
+
+    def show(line):
         kind, _, rest = line.partition(" ")
         if kind == "say":
-            print(rest)
+            print(rest, flush=True)
+        elif kind == "$":
+            print("  " + line, flush=True)
         elif kind == "frame":
             name, _, data = rest.partition(" ")
             buf = bytes.fromhex(data)
             display.save_png(buf, out_dir / (name + ".png"))
             screens.append((name, buf))
+        elif kind == "data":  # what the screens showed and what the unit stored
+            (out_dir / "visit.json").write_text(rest + "\n")
+
+    try:
+        clinic_day.run(out_dir, args.runtime, show)
+    except (clinic_day.DemoError, SyncError) as err:
+        return _emit(3, "error: the clinic visit stopped on %s: %s" % (args.runtime, err))
     sheet = display.contact_sheet(screens, out_dir / "contact-sheet.png", columns=6)
     print("The unit showed %d screens: one PNG each in %s/, all of them on %s (%s)." % (
         len(screens), out_dir, sheet, args.runtime))  # fmt: skip
+    print("The laptop's database: %s (python -m host_sync export / report read it)." % (
+        out_dir / "algodose.db"))  # fmt: skip
     return 0
 
 

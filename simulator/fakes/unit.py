@@ -132,8 +132,17 @@ class Board:
         on_frame=None,
         safe=False,
         restarts_max=3,
+        radio=None,
+        device_id="SIM0000AD1",
     ):
         self.clock = clock = VirtualClock()
+        self.radio = radio  # CPython: the simulator's radio (simulator.ble); None: no BLE
+        self._device_id = device_id
+        # Lock-step: a sample as soon as the tasks have had their turn, so a visit runs in
+        # seconds. Real time: one sample per 12.5 ms of the host's clock, for whatever
+        # happens outside the unit meanwhile (a laptop pairing, syncing): set_realtime().
+        self.realtime = False
+        self._settle = 0  # samples still taken in real time after leaving it
         self.chip = FakeHX711(clock, offset_counts, counts_per_kg, noise_counts, seed)
         self.QST_REFERENCE = reference or _reference()
         self.on_frame = on_frame
@@ -186,9 +195,18 @@ class Board:
         """Lets virtual time run to just after the chip's next conversion, gives the Hand
         its turn, and yields (allocation-free on micropython)."""
         self.next_sample()
-        if MICROPYTHON:
-            return asyncio.sleep_ms(0)  # pyright: ignore[reportAttributeAccessIssue]
-        return asyncio.sleep(0)
+        if self._settle:
+            self._settle -= 1
+            return _pause(True)
+        return _pause(self.realtime)
+
+    def set_realtime(self, on):
+        """Real time (True) or lock-step (False). Leaving real time, a few more samples
+        keep it: every task sleeping a real period wakes before lock-step races ahead (a
+        button pressed meanwhile would otherwise come and go unseen)."""
+        if self.realtime and not on:
+            self._settle = 4
+        self.realtime = on
 
     def next_sample(self):
         """The clock to just after the next conversion; the watchdog; the Hand's turn."""
@@ -204,8 +222,8 @@ class Board:
     def sleep_ms(self, ms):
         if self.hang_next_sleep:  # a task that never wakes again (the watchdog's test)
             self.hang_next_sleep = False
-            return _until(self.clock, -1)
-        return _until(self.clock, self.clock.now_us + ms * 1000)
+            return _until(self, -1)
+        return _until(self, self.clock.now_us + ms * 1000)
 
     def hx711(self):
         from drivers.hx711 import HX711
@@ -251,7 +269,30 @@ class Board:
         return self.wdt
 
     def ble(self):
-        return None  # the BLE link is wired by the sync work (issue 10)
+        """The radio as firmware/board.py gives it: on micropython the simulator's bluetooth
+        module over the socket bridge (when the bridge runs: None otherwise), on CPython on
+        the radio this board was given (None: no BLE)."""
+        import os
+
+        if MICROPYTHON:
+            if not os.getenv("ALGODOSE_BLE_BRIDGE"):
+                return None
+            import bluetooth
+
+            return bluetooth.BLE()
+        if self.radio is None:
+            return None
+        import bluetooth
+
+        return bluetooth.BLE(self.radio)  # pyright: ignore[reportCallIssue] (the simulator's)
+
+    def ble_uuid(self):
+        import bluetooth
+
+        return bluetooth.UUID
+
+    def device_id(self):
+        return self._device_id
 
     def attach(self, hand):
         """hand: a Hand, called once per sample from now on."""
@@ -267,8 +308,6 @@ class Board:
         self.unit = None
         if self.restarts > self.restarts_max:
             return None
-        if MICROPYTHON:
-            asyncio.new_event_loop()  # the old app's tasks go with the old loop
         self.cause = SOFT_RESET
         return SOFT_RESET
 
@@ -331,9 +370,18 @@ def _reference():
     raise OSError("data/qst_reference.json is not on the module path")
 
 
-async def _until(clock, end_us):
+def _pause(realtime):
+    # A task's turn: at once in lock-step, one conversion period of the host's clock in
+    # real time.
+    if MICROPYTHON:
+        return asyncio.sleep_ms(12 if realtime else 0)  # pyright: ignore[reportAttributeAccessIssue]
+    return asyncio.sleep(PERIOD_US / 1e6 if realtime else 0)
+
+
+async def _until(board, end_us):
+    clock = board.clock
     while end_us < 0 or clock.now_us < end_us:
-        await asyncio.sleep(0)
+        await _pause(board.realtime)
 
 
 # --- the hand on the probe and the buttons ---------------------------------------------
@@ -458,8 +506,8 @@ def screen(unit):
     return unit.nav.draw(canvas).rows()
 
 
-def records(store):
-    """Every record on flash, decoded (core.record), oldest first."""
+def raw_records(store):
+    """Every record on flash as its bytes (what a pull receives), oldest first."""
     from core import record
 
     out = []
@@ -470,9 +518,16 @@ def records(store):
         off = 0
         while off < used:
             n = record.check(buf, off, used)
-            out.append(record.decode(buf, off, off + n))
+            out.append(bytes(buf[off : off + n]))
             off += n
     return out
+
+
+def records(store):
+    """Every record on flash, decoded (core.record), oldest first."""
+    from core import record
+
+    return [record.decode(raw) for raw in raw_records(store)]
 
 
 def on(name):
@@ -518,6 +573,19 @@ def then(hand, name, button=2):
     """Presses a button (ok by default) and waits for the screen name."""
     hand.press(button)
     yield on(name)
+
+
+async def serve(script, board):
+    """main.serve on a running event loop (beside the simulator's Bluetooth): the unit with
+    script as its Hand, until the script ends (the board powers off)."""
+    import main
+
+    board.attach(Hand(board, script))
+    try:
+        await main.serve(board)
+    except PowerOff:
+        pass
+    return board
 
 
 def run(script, board=None, **keywords):

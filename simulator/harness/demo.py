@@ -4,8 +4,14 @@
 # CPython (imported by `python -m simulator demo`) and on micropython. Writes lines:
 #   say TEXT         the narrative a clinician reads
 #   frame NAME HEX   the last frame of every screen shown (128x64 MONO_VLSB, hex)
+#   link WHAT        for the laptop beside it (simulator/clinic.py), when the unit has a
+#                    radio: "pairing-open", "passkey NNNNNN" (what the screen shows),
+#                    "stored" (the visit is on flash; the unit waits for the laptop's pull)
 #   data JSON        at the end: what the screens showed and what is stored (for tests)
-# Arguments: --quiet (no frames: the heap bench runs the same visit).
+# With a radio the laptop pairs, pushes the patient list and sets the clock over BLE, and
+# pulls at the end; without one (the heap bench, --quiet) the list and the clock are handed
+# to the unit as its BLE server would hand them.
+# Arguments: --quiet (no frames).
 import binascii
 import sys
 
@@ -20,7 +26,7 @@ WALL_S = 1795860000  # the clock the laptop sets (2026-11-28, 10:00 UTC)
 LIST_TIME_S = WALL_S - 600
 PATIENTS = (
     {
-        "code": "KNEE-7",
+        "code": "K-0007",
         "age": 63,
         "sex": "M",
         "conditions": ("diabetes",),
@@ -64,6 +70,9 @@ class Demo:
     def say(self, text):
         self.write("say " + text + "\n")
 
+    def link(self, text):
+        self.write("link " + text + "\n")
+
     # --- frames: the last one of each screen ----------------------------------------------
 
     def on_frame(self, buf):
@@ -91,10 +100,13 @@ class Demo:
         say = self.say
         yield on("home")
         unit = hand.unit
-        unit.on_time_set(WALL_S)
-        unit.on_patients(LIST_TIME_S, [dict(p) for p in PATIENTS])
-        codes = ", ".join([p["code"] for p in PATIENTS])
-        say("The laptop sets the unit's clock and pushes its patient list: %s." % codes)
+        if unit.server is not None:
+            yield from self.pair(hand)
+        else:
+            unit.on_time_set(WALL_S)
+            unit.on_patients(LIST_TIME_S, [dict(p) for p in PATIENTS])
+            codes = ", ".join([p["code"] for p in PATIENTS])
+            say("The unit gets the clinic's clock and patient list: %s." % codes)
         yield hand.after(500)
         nav = unit.nav
         say("Home screen: " + " / ".join([r for r in screen(unit)[1:6] if r]) + ".")
@@ -148,9 +160,52 @@ class Demo:
         hand.press(_SELECT)
         yield on("home")
         yield hand.after(300)
+        if unit.server is not None:
+            yield from self.synced(hand)
         self.flush_frame()
         if not self.quiet:  # the simulator's own check, not the unit's work
             self.report(unit)
+
+    # --- the laptop beside the unit (when it has a radio) ---------------------------------
+
+    def pair(self, hand):
+        """Menu, pair a laptop: the clinician opens the window and reads the passkey to the
+        laptop; the laptop then pushes the patient list and sets the clock."""
+        unit = hand.unit
+        server = unit.server
+        hand.board.set_realtime(True)  # the laptop works in real time
+        hand.press(_UP)
+        yield on("menu")
+        hand.press(_DOWN, 2)
+        hand.press(_SELECT)
+        yield on("pairing")
+        self.say("The clinician opens the pairing window on the unit (Menu, Pair a laptop).")
+        self.link("pairing-open")
+        yield _passkey_shown
+        self.link("passkey %06d" % server.passkey)
+        self.say(
+            "The laptop asks to pair; the unit shows the passkey %06d, typed on the laptop."
+            % server.passkey
+        )
+        yield _list_and_clock
+        hand.back()
+        yield on("home")
+        codes = ", ".join([p["code"] for p in unit.patients])
+        self.say("Paired. The laptop pushed its patient list (%s) and set the clock." % codes)
+        hand.board.set_realtime(False)
+
+    def synced(self, hand):
+        """The visit is on flash: the laptop pulls it; the unit waits until the laptop has
+        acknowledged every record (they may then be freed when space is needed)."""
+        hand.board.set_realtime(True)
+        self.link("stored")
+        self.say("End of the clinic day: the laptop pulls the new records over Bluetooth.")
+        yield _acknowledged
+        store = hand.unit.store
+        self.say(
+            "The laptop committed them and acknowledged up to seq %d: the unit may free them"
+            " when it needs the space." % store.acked_seq
+        )
 
     def site(self, hand, visit, ramps):
         site, side, role = visit.site()
@@ -236,10 +291,14 @@ class Demo:
             "Stored on the unit's flash: %d records, seq %d to %d (%s)."
             % (len(found), found[0]["seq"], found[-1]["seq"], counts)
         )
+        synced = unit.store.acked_seq >= found[-1]["seq"]
         self.say(
             "The trials, site results, recommendation and dose on flash %s what the screens "
-            "showed. They wait on the unit for the laptop's sync."
-            % ("equal" if match else "DO NOT equal")  # fmt: skip
+            "showed. %s"
+            % (
+                "equal" if match else "DO NOT equal",
+                "The laptop has them all." if synced else "They wait for the laptop's sync.",
+            )
         )
         out = {
             "shown": self.shown,
@@ -272,6 +331,22 @@ def _screen_key(unit):
 
 
 _STATUS = {"ok": "dose OK", "caution": "CAUTION", "contraindicated": "CONTRAINDICATED"}
+_UP = 0
+
+
+def _passkey_shown(hand):
+    return hand.unit.server.passkey is not None
+
+
+def _list_and_clock(hand):
+    # Paired (the passkey is gone from the screen), the list and the clock have arrived.
+    unit = hand.unit
+    return unit.server.passkey is None and len(unit.patients) > 0 and unit.clock.valid
+
+
+def _acknowledged(hand):
+    store = hand.unit.store
+    return store.stored_seq > 0 and store.acked_seq >= store.stored_seq
 
 
 def _trial_done(count):
@@ -321,15 +396,26 @@ def _dose_view(d):
 
 
 def run(write, quiet=False, flash=None):
-    """The visit; write(line) takes the output; flash: the FakeFlash to use (micropython)."""
+    """The visit; write(line) takes the output; flash: the FakeFlash to use (micropython).
+    On micropython the unit has a radio when the simulator's BLE bridge is there."""
+    demo, board = setup(write, quiet, flash)
+    run_unit(demo.script, board)
+    return finish(demo, board)
+
+
+def setup(write, quiet=False, flash=None, radio=None):
+    """The demo and its calibrated board (radio: CPython's simulated radio, or None)."""
     demo = Demo(write, quiet)
-    board = Board(noise_counts=40, seed=11, on_frame=demo.on_frame, flash=flash)
+    board = Board(noise_counts=40, seed=11, on_frame=demo.on_frame, flash=flash, radio=radio)
     demo.board = board
     board.calibrated()  # with a 2 kg mass, at the start of the clinic day
     demo.say(
         "AlgoDose, the virtual bedside unit: one clinic visit, from a patient to stored data."
     )
-    run_unit(demo.script, board)
+    return demo, board
+
+
+def finish(demo, board):
     if board.unit is None or not board.hand.done:
         raise RuntimeError("the unit stopped before the visit was over")
     board.power_cut()
