@@ -4,6 +4,7 @@ also when laptops write at once; the schema version and its migration path; one 
 what cannot be opened. Two laptops pulling two virtual units over USB at once into one
 server: every record once (host_sync/db.py, host_sync/pg.py)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,12 +13,13 @@ import threading
 
 import pytest
 from test_host_sync import DEVICE_ID, SAMPLES, raw
-from usb_rig import held, stored, usb_unit
+from usb_rig import cli, held, stored, usb_unit
 
 from core import record
 from host_sync import db as dbm
-from host_sync import pg
+from host_sync import export, pg, visits
 from host_sync.transport import EXIT_DATABASE
+from simulator import clinic
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -250,7 +252,6 @@ def test_messages_name_the_server_without_the_password(url, shown):
 
 def test_the_cli_says_it_cannot_reach_the_server_and_exits_6(tmp_path):
     from pgserver import free_port
-    from usb_rig import cli
 
     url = "postgresql://clinic:s3cret@127.0.0.1:%d/algodose?connect_timeout=2" % free_port()
     proc = cli("pull", "--serial", str(tmp_path / "ttyACM0"), "--db", url)
@@ -320,3 +321,31 @@ def test_a_role_that_may_only_read_opens_the_database_and_cannot_write(postgresq
     assert reader.version() == 1 and len(list(reader.raw_records())) == 8
     with pytest.raises(dbm.DatabaseError, match="cannot write.*permission denied"):
         reader.ingest(DEVICE_ID, [raw("trial", 99)])
+
+
+# -- exports and reports read a shared server as they read a file ------------------------------
+
+
+def test_exports_and_reports_run_on_the_server_as_on_a_file(postgresql_url, tmp_path):
+    sqlite_path = str(tmp_path / "clinic.db")
+    clinic.build(dbm.Database(sqlite_path))  # real visits on the simulated unit
+    moved = export.write_json(visits.load(dbm.Database(sqlite_path)), str(tmp_path / "m.json"))
+    server = dbm.open_database(postgresql_url)
+    assert export.ingest_json(server, moved) == len(moved["records"]) > 0
+    outputs = {}
+    for name, where in (("file", sqlite_path), ("server", postgresql_url)):
+        for fmt in ("json", "fhir"):
+            out = tmp_path / ("%s.%s.json" % (name, fmt))
+            proc = cli("export", "--format", fmt, "--db", where, "--out", str(out))
+            assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+            document = json.loads(out.read_text())
+            document.pop("generated_s", None)
+            document.pop("timestamp", None)
+            outputs[name, fmt] = document
+        report = cli("report", "--patient", "P-0042", "--db", where, "--out", str(tmp_path / name))
+        assert (report.returncode, report.stderr) == (0, ""), report.stderr
+    assert outputs["server", "json"] == outputs["file", "json"]
+    assert outputs["server", "fhir"] == outputs["file", "fhir"]
+    assert sorted(p.name for p in (tmp_path / "server").iterdir()) == sorted(
+        p.name for p in (tmp_path / "file").iterdir()
+    )
