@@ -24,6 +24,7 @@ sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
 
 import bench_sync  # noqa: E402  (bench/, on the path just above: the visit's records)
+from run import not_run  # noqa: E402
 
 RECORDS = 100000
 DEVICE_ID = "BENCH"
@@ -88,16 +89,7 @@ def rows():
     what = "host: ingest of 100 000 records into PostgreSQL, one transaction, idempotent"
     times = ingest_times()
     if times is None:
-        return [
-            {
-                "what": what,
-                "measured": "not run",
-                "unit": "(no PostgreSQL server here: apt-get install postgresql)",
-                "budget": ">= 50 %",
-                "baseline": "-",
-                "ok": None,
-            }
-        ]
+        return [not_run(what, "no PostgreSQL server here: apt-get install postgresql", ">= 50 %")]
     ingest_s, bare_s, copy_s = times
     return [
         {

@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
+
+from run import not_run  # noqa: E402  (bench/run.py, on the path just above)
 
 from simulator import use_firmware  # noqa: E402
 
@@ -58,16 +61,7 @@ def rows():
     what = "USB pull of %d records from the virtual unit on a pty, into SQLite" % RECORDS
     measured = pull_time()
     if measured is None:
-        return [
-            {
-                "what": what,
-                "measured": "not run",
-                "unit": "(socat is not installed)",
-                "budget": "-",
-                "baseline": "-",
-                "ok": None,
-            }
-        ]
+        return [not_run(what, "socat is not installed: apt-get install socat")]
     seconds, received, size = measured
     return [
         {

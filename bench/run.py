@@ -13,6 +13,18 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))
 
 
+def not_run(what, reason, budget="-"):
+    """The row of a bench that cannot run on this machine: says why, fails nothing."""
+    return {
+        "what": what,
+        "measured": "not run",
+        "unit": "(%s)" % reason,
+        "budget": budget,
+        "baseline": "-",
+        "ok": None,
+    }
+
+
 def load_rows(path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
