@@ -100,6 +100,11 @@ class UsbTransport(Transport):
                 "the unit's firmware has no USB sync (%s): deploy this laptop's firmware to"
                 " it (python -m host_sync deploy --port %s), then pull again" % (last, self.port)
             )
+        if "storage in use" in last:  # an app that did not attach its store has it open
+            return SyncError(
+                "the unit's app holds its storage: switch the unit off, then on with its"
+                " select button held (safe boot), and pull again"
+            )
         if "StoreError" in last or last.startswith("OSError"):
             return SyncError(
                 "the unit's storage failed while %s (%s): switch the unit off and on again,"

@@ -254,13 +254,9 @@ def test_a_cut_cable_loses_nothing_and_the_next_pull_resumes(tmp_path, step, at)
 @needs_socat
 def test_a_running_app_is_interrupted_and_its_open_store_used(tmp_path):
     unit = usb_unit(tmp_path / "unit", records=10)
-    shutil.copyfile(usb_rig.DEVICE_DIR / "pty_app.py", unit.flash_dir / "pty_app.py")
     db_path = str(tmp_path / "laptop.db")
     with unit:
-        with serial.Serial(unit.port, 115200, timeout=10) as console:  # the app starts
-            console.write(b"import board, pty_app; pty_app.run(board)\r")
-            assert b"app running" in console.read_until(b"app running")
-            time.sleep(0.3)  # it stores records meanwhile
+        start_app(unit)
         result = cli("pull", "--serial", unit.port, "--db", db_path)
         with unit.transport() as t:  # the same interpreter: no reset, the app stopped
             feeds, same = t.eval("(pty_app.watchdog.feeds, pty_app.usb._store is pty_app.store)")
@@ -273,6 +269,26 @@ def test_a_running_app_is_interrupted_and_its_open_store_used(tmp_path):
     # Every record the app stored, those still in its RAM batch too, and nothing more
     assert held(Database(db_path)) == on_unit and acked == max(on_unit)
     assert len(on_unit) > 12
+
+
+def start_app(unit, attach=True):
+    """The stand-in app runs on the unit, as after switching it on (tests/device/pty_app)."""
+    shutil.copyfile(usb_rig.DEVICE_DIR / "pty_app.py", unit.flash_dir / "pty_app.py")
+    with serial.Serial(unit.port, 115200, timeout=10) as console:
+        console.write(b"import board, pty_app; pty_app.run(board, attach=%r)\r" % attach)
+        assert b"app running" in console.read_until(b"app running")
+        time.sleep(0.3)  # it stores records meanwhile
+
+
+@needs_socat
+def test_an_app_that_did_not_attach_its_store_says_to_start_in_safe_boot(tmp_path):
+    unit = usb_unit(tmp_path / "unit", records=10)
+    with unit:
+        start_app(unit, attach=False)
+        proc = cli("pull", "--serial", unit.port, "--db", str(tmp_path / "l.db"))
+    assert proc.returncode == EXIT_INCOMPLETE
+    assert "app holds its storage" in one_line(proc) and "safe boot" in proc.stderr
+    assert stored(unit)[1] == 0  # nothing acknowledged
 
 
 @needs_socat

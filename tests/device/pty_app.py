@@ -25,13 +25,15 @@ store = None
 watchdog = Watchdog()
 
 
-def run(board, limit_ms=60000):
-    """board: the unit's board module, as main.py hands it to the app."""
+def run(board, limit_ms=60000, attach=True):
+    """board: the unit's board module, as main.py hands it to the app. attach=False: an app
+    that does not register its store (older firmware)."""
     global store
     board.mount_storage()
     store = Store(board.STORE_ROOT + usb.STORE_DIR)
     store.open(time.ticks_ms())  # pyright: ignore[reportAttributeAccessIssue]
-    usb.attach(store, watchdog)
+    if attach:
+        usb.attach(store, watchdog)
     start = time.ticks_ms()  # pyright: ignore[reportAttributeAccessIssue]
     print("app running")
     appended = 0
