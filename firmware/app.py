@@ -91,6 +91,9 @@ class App:
         self.display = board.display()
         self.buzzer = board.buzzer()
         self.wdt = board.watchdog()
+        import usb  # the USB pull (firmware/usb.py) uses this store when it stops the app
+
+        usb.attach(store, self.wdt)
         self.link = None  # what the screens read of the laptop link (core.nav)
         self.server = None  # the BLE sync server, when the board has a radio
         self._link_state = None
