@@ -1,7 +1,8 @@
 # core.visit on both runtimes: whole visits on the rig, as a clinician performs them.
 from rig import Clinician, VisitRig
+from unit import records
 
-from core import record, visit
+from core import visit
 
 PATIENT = {
     "code": "P-0042",
@@ -18,21 +19,12 @@ SITES = (("upper_trapezius", "R", "local"), ("thenar", "R", "remote"))
 
 
 def _records(rig):
-    out = []
-    buf = bytearray(4096)
-    nxt = 1
-    while nxt:
-        used, nxt = rig.store.read_into(buf, nxt)
-        off = 0
-        while off < used:
-            n = record.check(buf, off, used)
-            decoded = record.decode(buf, off, off + n)
-            for key in ("boot", "wall_s", "uptime_ms"):
-                del decoded[key]
-            if decoded["type"] == "curve":
-                decoded["samples_kpa_x10"] = len(decoded["samples_kpa_x10"])
-            out.append(decoded)
-            off += n
+    out = records(rig.store)
+    for decoded in out:
+        for key in ("boot", "wall_s", "uptime_ms"):
+            del decoded[key]
+        if decoded["type"] == "curve":
+            decoded["samples_kpa_x10"] = len(decoded["samples_kpa_x10"])
     return out
 
 

@@ -9,8 +9,9 @@
 import vfs
 from fake_flash import FakeFlash
 from rig import Clinician, VisitRig, storage_root
+from unit import records
 
-from core import record, store
+from core import store
 
 _BLOCKS = 48
 PATIENT = {"code": "P-7", "age": 50, "sex": "M", "conditions": (), "flags": (),
@@ -55,22 +56,12 @@ def check(flash, saved):
     root, _ = storage_root("log", flash=again)
     st = store.Store(root)
     st.open(1, None)
-    buf = bytearray(1024)
     trials = {}
     seqs = []
-    nxt = 1
-    while nxt:
-        used, nxt = st.read_into(buf, nxt)
-        off = 0
-        while off < used:
-            n = record.check(buf, off, used)
-            if n <= 0:
-                return "bad bytes at %d" % off
-            decoded = record.decode(buf, off, off + n)
-            seqs.append(decoded["seq"])
-            if decoded["type"] == "trial":
-                trials[decoded["seq"]] = decoded["ppt_kpa_x10"]
-            off += n
+    for decoded in records(st):  # every CRC checked, every field decoded
+        seqs.append(decoded["seq"])
+        if decoded["type"] == "trial":
+            trials[decoded["seq"]] = decoded["ppt_kpa_x10"]
     st.close()
     vfs.umount("/flash")
     if seqs != sorted(set(seqs)):
