@@ -147,6 +147,23 @@ def reset_cause():
     return machine.reset_cause()  # PWRON_RESET 1, HARD_RESET 2, WDT_RESET 3, SOFT_RESET 5
 
 
+# main.py's count of crashes in a row, in the RTC memory: a soft reset keeps it, a power
+# cycle clears it. Marked and checked, so whatever else is there reads as no crash.
+_CRASH_MARK = b"AD"
+
+
+def crash_count():
+    kept = machine.RTC().memory()
+    if len(kept) == 4 and kept[:2] == _CRASH_MARK and kept[2] ^ kept[3] == 0xFF:
+        return kept[2]
+    return 0
+
+
+def set_crash_count(count):
+    count = min(count, 0xFF)
+    machine.RTC().memory(_CRASH_MARK + bytes((count, count ^ 0xFF)))
+
+
 def restart():
     machine.soft_reset()  # main.py runs again; the flash keeps everything stored
 

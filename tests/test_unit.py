@@ -163,6 +163,40 @@ def test_a_hung_task_stops_the_watchdog_being_fed_and_the_unit_resets(both):
     assert out["events"] == [[EV_BOOT, PWRON, 0], [EV_BOOT, WDT, 0]]
 
 
+def test_a_crash_at_every_start_stops_the_unit_after_three_and_a_power_cycle_starts_it(both):
+    out = both("crash_loop")
+    assert out["restarts"] == 3 and out["stopped"] is True
+    assert out["fault_shown"] is True
+    assert out["fault_rows"] == [
+        "UNIT FAULT",
+        "It crashed at each",
+        "start and stopped.",
+        "Stored data is kept.",
+        "If it stops again,",
+        "sync by USB and get",
+        "service.",
+        "switch off, then on",
+    ]
+    crash = [EV_CRASH, 1, 1]  # MemoryError in the sampling task
+    boots = [[EV_BOOT, PWRON, 0], crash, [EV_BOOT, SOFT, 0], crash, [EV_BOOT, SOFT, 0], crash]
+    # Stopped, it still gives everything over USB: the store opened for the pull counts a
+    # boot of its own (cause 0: no app), then the power cycle's boot.
+    usb_boot = [EV_BOOT, 0, 0]
+    assert out["usb_count"] == len(boots) + 1
+    assert out["events"] == boots + [usb_boot, [EV_BOOT, PWRON, 0]]
+
+
+def test_crashes_just_inside_the_stable_minute_count_toward_the_loop():
+    out = cpython("crash_loop_just_quick")
+    assert out["restarts"] == 3 and out["stopped"] is True and out["fault_shown"] is True
+
+
+def test_crashes_after_the_stable_minute_restart_the_unit_each_time():
+    out = cpython("crash_loop_slow")
+    assert out["restarts"] == 5 and out["stopped"] is False  # the simulation's own limit
+    assert out["fault_shown"] is False
+
+
 def test_safe_boot_starts_no_app():
     assert cpython("safe_boot") == {"unit": True, "frames": True}
 

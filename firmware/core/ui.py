@@ -640,6 +640,22 @@ def error(target, kind, message=None, page=0, keys="ok:retry"):
     return _paged(_canvas(target), title, blocks, page, keys)
 
 
+_HALTED = (  # one page (tests/test_ui.py): there is no key to turn one
+    "It crashed at each start and stopped. Stored data is kept. If it stops again, sync by"
+    " USB and get service."
+)
+
+
+def halted(target):
+    """The unit stopped restarting after a crash at every start (main.py): no key does
+    anything now, so the footer says the one thing that does."""
+    c = _canvas(target)
+    c.header("UNIT FAULT", "")
+    c.body(draw.paginate(draw.blocks(_HALTED), BODY_ROWS, BODY_ROWS)[0])
+    c.footer("switch off, then on")
+    return c
+
+
 def notice(target, title, text, page=0, keys="ok"):
     """Any message (core.visit's message, say) in sentences over pages."""
     return _paged(_canvas(target), title, draw.blocks(text), page, keys)

@@ -131,7 +131,7 @@ class Board:
         reference=None,
         on_frame=None,
         safe=False,
-        restarts_max=3,
+        restarts_max=10,
         radio=None,
         device_id="SIM0000AD1",
     ):
@@ -149,7 +149,8 @@ class Board:
         self.safe = safe
         self.cause = PWRON_RESET
         self.restarts = 0  # restarts after a crash
-        self.restarts_max = restarts_max  # more: the simulation stops (a crash loop)
+        self.restarts_max = restarts_max  # more: the simulation stops
+        self.crashes = 0  # main.py's crash count: kept over a restart, not a power cut
         self.pins = (Pin(), Pin(), Pin())  # up, down, select
         self.stop_pin = Pin()
         self.pwm = PWM(clock)
@@ -314,6 +315,12 @@ class Board:
     def safe_boot(self):
         return self.safe
 
+    def crash_count(self):
+        return self.crashes
+
+    def set_crash_count(self, count):
+        self.crashes = count
+
     # --- the simulation's own controls ---------------------------------------------------
 
     def now_ms(self):
@@ -356,6 +363,7 @@ class Board:
             unit.store.close()
         self.unit = None
         self.cause = PWRON_RESET
+        self.crashes = 0
 
 
 def _reference():

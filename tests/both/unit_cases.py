@@ -2,6 +2,7 @@
 # simulator's board, driven only by button presses, the probe and the stop button. Each case
 # is a script keyed on the unit's screen and state; it returns what the screens said (their
 # text view), the states and what is on flash, for tests/test_unit.py to check.
+import framebuf
 from unit import (
     WDT_RESET,
     Board,
@@ -506,6 +507,80 @@ def _hang_after(board):
         board.hang_next_sleep = True  # the storage task's next wait never ends
 
     return persist
+
+
+def crash_loop(after_ms=0, restarts_max=10):
+    """A fault at every start: the HX711's poll() fails after_ms after each start. Then a
+    power cycle with the fault gone. Returns the restarts, whether the unit stopped and
+    showed the fault screen, and the events on flash after the power cycle."""
+    board = Board(restarts_max=restarts_max)
+    board.calibrated()
+    working = board.hx711
+    board.hx711 = _failing(board, working, after_ms)
+    out = {}
+    units = []
+    run(_each_start(units), board)  # not _run: what it drew before a crash depends on order
+    out["restarts"] = board.restarts
+    out["stopped"] = board.unit is None and board.restarts <= restarts_max
+    drawn = bytearray(128 * 64 // 8)
+    fault = ui.halted(framebuf.FrameBuffer(drawn, 128, 64, framebuf.MONO_VLSB))
+    out["fault_rows"] = fault.rows()
+    out["fault_shown"] = board.screen is not None and board.screen.buffer == drawn
+    if out["stopped"]:  # the REPL is free: a USB pull reaches what was stored
+        import usb
+
+        usb.start(board)
+        out["usb_count"] = usb.count(0)
+        usb.attach(None)
+    units[-1].store.close()  # the power cycle ends the store the USB pull opened again
+    board.power_cut()
+    board.hx711 = working
+
+    def after(hand):
+        yield on("home")
+        out["events"] = _events(hand.unit)
+
+    run(after, board)
+    return out
+
+
+def crash_loop_slow():
+    """The same fault, each time after the app ran just over the minute that clears the
+    count: the unit keeps restarting (until the simulation's limit)."""
+    return crash_loop(after_ms=60100, restarts_max=4)
+
+
+def crash_loop_just_quick():
+    """Each crash just under that minute: three in a row stop the unit."""
+    return crash_loop(after_ms=59900)
+
+
+def _each_start(units):
+    def script(hand):
+        while True:  # nothing to do but wait for each start (within the hand's patience)
+            units.append(hand.unit)
+            yield _restarted(hand.unit)
+
+    return script
+
+
+def _failing(board, build, after_ms):
+    # board.hx711 that builds the real driver and makes its poll() fail after_ms after
+    # the driver was built (at the app's start).
+    def hx711():
+        hx = build()
+        poll = hx.poll
+        started_ms = board.now_ms()
+
+        def failing():
+            if board.now_ms() - started_ms >= after_ms:
+                raise MemoryError()
+            return poll()
+
+        hx.poll = failing
+        return hx
+
+    return hx711
 
 
 def safe_boot():
