@@ -697,6 +697,96 @@ def test_atomic_file_replaces_whole_and_falls_back_to_tmp(tmp_path, monkeypatch)
     assert atomic.read(path, bytearray(8)) is None  # too short to hold one
 
 
+LEASE_AHEAD = 16  # core.store._LEASE_AHEAD
+
+
+def lease_on_flash(root):
+    return struct.unpack("<III", atomic.read(str(root / "state"), bytearray(32)))[0]
+
+
+def to_lease_left(st, root, left):
+    """Appends and flushes trials until `left` seqs are left of the lease on flash."""
+    while lease_on_flash(root) - st.next_seq != left:
+        trial(st)
+        if lease_on_flash(root) - st.next_seq > left:
+            st.flush()
+
+
+def test_a_flush_moves_the_lease_on_when_fewer_than_16_seqs_are_left(tmp_path):
+    st = opened(tmp_path)
+    to_lease_left(st, tmp_path, LEASE_AHEAD)
+    edge = lease_on_flash(tmp_path)
+    st.flush()
+    assert lease_on_flash(tmp_path) == edge  # 16 left: no state write
+    trial(st)
+    st.flush()  # 15 left: the flush moves it on, before the batch
+    assert lease_on_flash(tmp_path) == st.next_seq + 64
+
+
+def test_a_visit_appending_a_few_records_between_flushes_never_writes_state_in_append(
+    tmp_path, monkeypatch
+):
+    st = opened(tmp_path)
+    state_writes = []
+    real = store.Store._write_state
+
+    def counted(self):
+        state_writes.append(self.next_seq)
+        real(self)
+
+    monkeypatch.setattr(store.Store, "_write_state", counted)
+    in_append = 0
+    for step in range(300):  # a visit's steps: a trial and its curve, a site, ...
+        before = len(state_writes)
+        for n in range(1 + step % 6):
+            trial(st, n)
+        in_append += len(state_writes) - before
+        st.flush()
+    assert in_append == 0
+    assert len(state_writes) >= 300 * 3 // 64  # the lease moved on, by the flushes
+
+
+def test_a_state_write_that_fails_in_a_flush_keeps_the_batch_for_the_recovery(
+    tmp_path, monkeypatch
+):
+    st = opened(tmp_path)
+    to_lease_left(st, tmp_path, LEASE_AHEAD)
+    in_ram = [trial(st, n) for n in range(2)]  # 14 left: the flush must move the lease
+    real = atomic.write
+
+    def failing(*_args):
+        raise OSError(5)
+
+    monkeypatch.setattr(atomic, "write", failing)
+    with pytest.raises(store.StoreError) as err:
+        st.flush()
+    assert str(err.value) == "storage error 5 - restart"
+    monkeypatch.setattr(atomic, "write", real)
+    st.open(3000)  # the app's recovery: remount, open again; the batch is kept
+    st.flush()
+    stored = seqs(st)
+    assert stored[-len(in_ram) - 1 : -1] == in_ram
+    (event,) = store_events(st, record.ST_IO)  # the failure, reported after them
+    assert event["b"] == 5 and event["seq"] == stored[-1]
+    assert lease_on_flash(tmp_path) > max(stored)
+    st2 = reboot(st, tmp_path)
+    assert st2.next_seq > max(stored)  # none handed out twice
+
+
+def test_a_lease_at_the_last_seq_is_not_written_again_by_every_flush(tmp_path, monkeypatch):
+    st = opened(tmp_path)
+    st.close()
+    atomic.write(str(tmp_path / "state"), struct.pack("<III", 0xFFFFFFFF - 10, 0, 3))
+    st = opened(tmp_path)
+    assert lease_on_flash(tmp_path) == 0xFFFFFFFF  # as far as it goes
+    writes = []
+    monkeypatch.setattr(store.Store, "_write_state", lambda self: writes.append(1))
+    for _ in range(3):
+        trial(st)
+        st.flush()
+    assert writes == []
+
+
 def test_the_last_seq_is_refused_with_a_store_error_and_never_wraps(tmp_path):
     top = 0xFFFFFFFF
     st = opened(tmp_path)

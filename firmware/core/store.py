@@ -34,6 +34,11 @@ _STATE = "/state"
 _STATE_FMT = "<III"  # seq lease, acked seq, boot counter
 _STATE_BYTES = const(12)
 _LEASE = const(64)  # seqs handed out per state write
+# A flush moves the lease on while fewer than this many seqs are left of it, so that the
+# few records a visit appends between two flushes never need a state write in append():
+# a write that fails there cannot wait in RAM, one that fails in flush() can (the batch
+# stays and the caller recovers). append() still writes the lease when it must.
+_LEASE_AHEAD = const(16)
 _SEQ_LAST = const(0xFFFFFFFE)  # the lease (u32) must be able to lie above every seq
 _MAX_SEQ = const(0xFFFFFFFF)
 _SLOTS_PER_DIR = const(16)
@@ -416,6 +421,14 @@ class Store:
         self._writable()
         if not self._fill:
             return self.stored_seq
+        if self.next_seq + _LEASE_AHEAD > self._lease and self._lease <= _SEQ_LAST:
+            old = self._lease
+            self._lease = min(self.next_seq + _LEASE, _SEQ_LAST + 1)
+            try:
+                self._write_state()
+            except OSError as err:
+                self._lease = old
+                raise self._failed(err, self._first_buffered) from None
         if self._slots_needed() <= self._slots - self._next_slot:
             try:
                 self._write_slots()
