@@ -29,9 +29,11 @@ bench: $(STAMP)
 # operation of every store workload, clean and torn, and a second cut at every operation
 # of every recovery; a transient device error (raised and returned) at every block device
 # call, or one call in k where a workload makes more than 5000. Takes about 20 minutes
-# on two cores.
+# on two cores. Then a visit with a device error at every flash access (about 10 minutes;
+# make test fails every write and every 64th read).
 powerloss: $(STAMP)
 	ALGODOSE_POWERLOSS=full $(PY) -m pytest -q tests/test_powerloss.py
+	ALGODOSE_POWERLOSS=full $(PY) -m pytest -q tests/test_visit.py -k device_error
 
 # Rewrite the golden screen images (tests/golden/*.png) from what the firmware draws now;
 # look at them (git diff shows which changed) before committing.

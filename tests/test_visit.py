@@ -1,5 +1,6 @@
 """The bedside visit (core.visit): whole visits on the rig, their screens' data and records."""
 
+import os
 import re
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from simulator.runtime import run_micropython
 
 MP_DIR = Path(__file__).resolve().parent / "mp"
+POWERLOSS_FULL = os.environ.get("ALGODOSE_POWERLOSS") == "full"  # make powerloss
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,14 @@ def test_abort_mid_site_keeps_what_was_stored(both_runtimes):
     assert out["events"][-1] == [8, out["session_seq"]]  # EV_ABORT names the session
 
 
+def test_a_repeat_while_the_flash_fails_waits_then_arms_the_trial_again(both_runtimes):
+    out = both_runtimes("visit_cases.repeat_while_the_flash_fails", heapsize="1M")
+    assert (out["repeated"], out["waiting"]) == (True, "storage")
+    assert (out["recovered"], out["state"], out["armed"]) == (True, "armed", True)
+    assert out["trial_number"] == 0  # the repeated trial is taken again as the first
+    assert out["excluded"] == [out["first"]]
+
+
 def test_a_visit_is_refused_when_storage_is_full(both_runtimes):
     out = both_runtimes("visit_cases.storage_full", heapsize="1M")
     assert out == {"started": False, "state": "idle", "message": "storage full - sync",
@@ -164,3 +174,22 @@ def test_a_power_cut_at_any_flash_operation_of_a_visit_loses_no_saved_trial():
     fails = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
     assert failures == 0 and not fails, fails
     assert ops >= 30 and cuts == 2 * ops  # every operation, clean and torn
+
+
+def test_a_device_error_at_any_flash_write_of_a_visit_is_recovered_and_loses_no_trial():
+    # micropython only (tests/mp/visit_powerloss.py "errors"): every program and erase of
+    # a visit fails once in a run of its own, and every Nth read (every read with make
+    # powerloss); the app's recovery follows; the visit ends its site with every trial.
+    step = "1" if POWERLOSS_FULL else "64"
+    proc = run_micropython(
+        script=MP_DIR / "visit_powerloss.py", args=("errors", step), heapsize="16M", timeout_s=1200
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(
+        r"^accesses=(\d+) writes=(\d+) runs=(\d+) failures=(\d+)$", proc.stdout, re.M
+    )
+    assert found, proc.stdout[-2000:]
+    accesses, writes, runs, failures = (int(g) for g in found.groups())
+    fails = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+    assert failures == 0 and not fails, fails[:20]
+    assert writes >= 10 and runs >= max(writes, accesses // int(step))

@@ -127,6 +127,9 @@ class Visit:
         self.session_seq = 0
         self.recommendation_seq = 0
         self.patient_update = {}  # the patient list's entry after the dose is stored
+        # A trial's flush failed: once storage recovers, decide what follows that trial
+        # (the site's result, a sensor check or the next trial), not simply re-arm.
+        self._after_trial_due = False
 
     def configure(self):
         """The clinic changed the settings (no visit open): the trial engine takes the new
@@ -269,7 +272,9 @@ class Visit:
         contraindications, overrides, sessions, last_dose, last_adjuncts (the patient list's
         entry plus today's ticks); sites: ((site, side, role), ...) in the order measured,
         one of them "local" (the site to be needled). Returns False with message set when
-        the visit cannot start (no calibration, storage full, bad input)."""
+        the visit cannot start (no calibration, storage full, bad input). A StoreError (the
+        flash failed while making room or storing the session) is raised with no visit
+        open: the caller recovers the storage and may start again."""
         if self.state != IDLE:
             return False
         self.message = None
@@ -282,6 +287,13 @@ class Visit:
         except (VisitError, case.CaseError) as err:
             self.message = str(err)
             return False
+        try:
+            return self._open_visit(t_ms, patient, plan)
+        except StoreError:
+            self._reset_visit()
+            raise
+
+    def _open_visit(self, t_ms, patient, plan):
         if not self.store.room_for_session():
             self.message = MSG_FULL
             return False
@@ -360,8 +372,8 @@ class Visit:
         self._append(
             t_ms, record.TYPE_EVENT, code=record.EV_EXCLUDED, detail=0, a=last["seq"], b=0
         )
-        self._flush(ARMED)
-        self._arm(t_ms)
+        if self._flush(ARMED):
+            self._arm(t_ms)
         return True
 
     def skip_site(self, t_ms):
@@ -428,10 +440,15 @@ class Visit:
             self.message = None
         self.saved = False
         if not self._flush(ARMED):
+            self._after_trial_due = not finishing
             return
         self.saved = True
-        if finishing:
-            return
+        if not finishing:
+            self._after_trial(t_ms)
+
+    def _after_trial(self, t_ms):
+        # The trial is stored: the site's result, a sensor check, or the next trial.
+        result = self.trials[-1]
         if self._site_complete():
             self._site_done(t_ms)
         elif result["flags"] & (ppt.FLAG_FAULT | ppt.FLAG_SATURATED):
@@ -586,6 +603,9 @@ class Visit:
             self.saved = True
             if resume == ZERO:
                 self._zero(t_ms)
+            elif resume == ARMED and self._after_trial_due:
+                self._after_trial_due = False
+                self._after_trial(t_ms)
             elif resume == ARMED:
                 self._arm(t_ms)
             elif resume == DONE:

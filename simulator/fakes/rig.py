@@ -200,6 +200,10 @@ class VisitRig(Rig):
         )
         self.stop = False  # the patient's button, pressed until the next sample takes it
         self.states = [self.visit.state]  # every state the visit went through, in order
+        # What the app's storage task does, when a test gives it: recover(t_ms) is called
+        # after a sample that leaves the visit waiting in STORAGE (app.App._recover).
+        self.recover = None
+        self._waits = visit.STORAGE
 
     def sample(self):
         """One conversion into the visit, as the app's sampling task passes it on."""
@@ -214,6 +218,8 @@ class VisitRig(Rig):
             self.visit.sample(t_ms, counts, stop)
         if self.visit.state != self.states[-1]:
             self.states.append(self.visit.state)
+        if self.recover is not None and self.visit.state == self._waits:
+            self.recover(t_ms)
         return t_ms
 
     def now_ms(self):

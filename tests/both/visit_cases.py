@@ -290,3 +290,44 @@ def give_less_than_recommended():
         "update": list(v.patient_update["last_dose"]),
         "state": _state(v),
     }
+
+
+def repeat_while_the_flash_fails():
+    """The clinician repeats a trial while the flash fails once: the visit waits in STORAGE
+    with the excluded event in RAM; after the recovery the trial is armed again and the
+    event is stored."""
+    from core import ppt, record, store
+
+    rig = VisitRig(noise_counts=40, seed=9)
+    hand = Clinician(rig)
+    v = _start(rig)
+    hand.hold_still()
+    first = hand.trial(500, 1500)["seq"]
+    write = store._write_file
+    store._write_file = _failing_write
+    try:
+        repeated = v.repeat_trial(rig.now_ms())
+        waiting = _state(v)
+    finally:
+        store._write_file = write
+    t_ms = rig.now_ms()
+    rig.store.open(t_ms, None)  # the app's recovery (the directory needs no remount here)
+    recovered = v.storage_recovered(t_ms)
+    return {
+        "repeated": repeated,
+        "waiting": waiting,
+        "recovered": recovered,
+        "state": _state(v),
+        "armed": v.trial.state == ppt.WAITING,  # armed: waiting for the onset
+        "trial_number": v.trial_number,
+        "excluded": [
+            e["a"]
+            for e in _records(rig)
+            if e["type"] == "event" and e["code"] == record.EV_EXCLUDED
+        ],
+        "first": first,
+    }
+
+
+def _failing_write(*_args):
+    raise OSError(5)
