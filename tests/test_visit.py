@@ -117,6 +117,13 @@ def test_a_repeat_while_the_flash_fails_waits_then_arms_the_trial_again(both_run
     assert out["excluded"] == [out["first"]]
 
 
+def test_ending_a_visit_while_the_flash_fails_waits_then_goes_idle(both_runtimes):
+    out = both_runtimes("visit_cases.abort_while_the_flash_fails", heapsize="1M")
+    assert (out["aborted"], out["waiting"], out["open"]) == (True, "storage", False)
+    assert (out["recovered"], out["state"], out["message"]) == (True, "idle", None)
+    assert out["ended"] is True
+
+
 def test_a_visit_is_refused_when_storage_is_full(both_runtimes):
     out = both_runtimes("visit_cases.storage_full", heapsize="1M")
     assert out == {"started": False, "state": "idle", "message": "storage full - sync",

@@ -63,6 +63,7 @@ MSG_CENSORED = "Ceiling reached: remind the patient to press stop at the first p
 MSG_SENSOR = "Sensor fault: check the probe cable; the trial will be repeated"
 MSG_NO_CAL = "Calibration needed: run the calibration with a known mass"
 MSG_FULL = "storage full - sync"
+MSG_ENDED = "Visit ended; every finished trial is saved"
 
 
 class VisitError(ValueError):
@@ -407,10 +408,9 @@ class Visit:
         self._append(
             t_ms, record.TYPE_EVENT, code=record.EV_ABORT, detail=0, a=self.session_seq, b=0
         )
-        self._flush(IDLE)
-        self.message = "Visit ended; every finished trial is saved"
         self._reset_visit()
-        self.state = IDLE
+        if self._flush(IDLE):  # else it waits in STORAGE, no visit open, then goes idle
+            self.message = MSG_ENDED
         return True
 
     def _trial_done(self, t_ms, finishing=False):

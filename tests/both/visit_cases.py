@@ -296,23 +296,10 @@ def repeat_while_the_flash_fails():
     """The clinician repeats a trial while the flash fails once: the visit waits in STORAGE
     with the excluded event in RAM; after the recovery the trial is armed again and the
     event is stored."""
-    from core import ppt, record, store
+    from core import ppt, record
 
-    rig = VisitRig(noise_counts=40, seed=9)
-    hand = Clinician(rig)
-    v = _start(rig)
-    hand.hold_still()
-    first = hand.trial(500, 1500)["seq"]
-    write = store._write_file
-    store._write_file = _failing_write
-    try:
-        repeated = v.repeat_trial(rig.now_ms())
-        waiting = _state(v)
-    finally:
-        store._write_file = write
-    t_ms = rig.now_ms()
-    rig.store.open(t_ms, None)  # the app's recovery (the directory needs no remount here)
-    recovered = v.storage_recovered(t_ms)
+    rig, v, first = _one_trial()
+    repeated, waiting, recovered = _while_the_flash_fails(rig, v.repeat_trial)
     return {
         "repeated": repeated,
         "waiting": waiting,
@@ -327,6 +314,49 @@ def repeat_while_the_flash_fails():
         ],
         "first": first,
     }
+
+
+def abort_while_the_flash_fails():
+    """The clinician ends the visit while the flash fails once: no visit is open, the end
+    waits in STORAGE; after the recovery the unit is idle and the end is stored."""
+    from core import record
+
+    rig, v, _first = _one_trial()
+    aborted, waiting, recovered = _while_the_flash_fails(rig, v.abort)
+    return {
+        "aborted": aborted,
+        "waiting": waiting,
+        "open": bool(v.patient),
+        "recovered": recovered,
+        "state": _state(v),
+        "message": v.message,
+        "ended": record.EV_ABORT in [e["code"] for e in _records(rig) if e["type"] == "event"],
+    }
+
+
+def _one_trial():
+    rig = VisitRig(noise_counts=40, seed=9)
+    hand = Clinician(rig)
+    v = _start(rig)
+    hand.hold_still()
+    return rig, v, hand.trial(500, 1500)["seq"]
+
+
+def _while_the_flash_fails(rig, action):
+    """action(t_ms) with every file write failing, then the app's recovery. Returns what
+    action returned, the visit's state meanwhile, what storage_recovered() returned."""
+    from core import store
+
+    write = store._write_file
+    store._write_file = _failing_write
+    try:
+        done = action(rig.now_ms())
+        waiting = _state(rig.visit)
+    finally:
+        store._write_file = write
+    t_ms = rig.now_ms()
+    rig.store.open(t_ms, None)  # the app's recovery (the directory needs no remount here)
+    return done, waiting, rig.visit.storage_recovered(t_ms)
 
 
 def _failing_write(*_args):
