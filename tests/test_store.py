@@ -712,6 +712,21 @@ def to_lease_left(st, root, left):
             st.flush()
 
 
+def failed_flush(st, monkeypatch, owner, name):
+    """flush() while owner.name (a write) raises EIO: the StoreError's text. The write works
+    again afterwards."""
+    real = getattr(owner, name)
+
+    def failing(*_args):
+        raise OSError(5)
+
+    monkeypatch.setattr(owner, name, failing)
+    with pytest.raises(store.StoreError) as err:
+        st.flush()
+    monkeypatch.setattr(owner, name, real)
+    return str(err.value)
+
+
 def test_a_flush_moves_the_lease_on_when_fewer_than_16_seqs_are_left(tmp_path):
     st = opened(tmp_path)
     to_lease_left(st, tmp_path, LEASE_AHEAD)
@@ -752,16 +767,7 @@ def test_a_state_write_that_fails_in_a_flush_keeps_the_batch_for_the_recovery(
     st = opened(tmp_path)
     to_lease_left(st, tmp_path, LEASE_AHEAD)
     in_ram = [trial(st, n) for n in range(2)]  # 14 left: the flush must move the lease
-    real = atomic.write
-
-    def failing(*_args):
-        raise OSError(5)
-
-    monkeypatch.setattr(atomic, "write", failing)
-    with pytest.raises(store.StoreError) as err:
-        st.flush()
-    assert str(err.value) == "storage error 5 - restart"
-    monkeypatch.setattr(atomic, "write", real)
+    assert failed_flush(st, monkeypatch, atomic, "write") == "storage error 5 - restart"
     st.open(3000)  # the app's recovery: remount, open again; the batch is kept
     st.flush()
     stored = seqs(st)
@@ -814,16 +820,7 @@ def test_the_last_seq_is_refused_with_a_store_error_and_never_wraps(tmp_path):
 def test_after_a_write_error_the_store_waits_for_a_recovery(tmp_path, monkeypatch):
     st = opened(tmp_path)
     seq = trial(st)
-    real = store._write_file
-
-    def failing(*_args):
-        raise OSError(5)
-
-    monkeypatch.setattr(store, "_write_file", failing)
-    with pytest.raises(store.StoreError) as err:
-        st.flush()
-    assert str(err.value) == "storage error 5 - restart"
-    monkeypatch.setattr(store, "_write_file", real)
+    assert failed_flush(st, monkeypatch, store, "_write_file") == "storage error 5 - restart"
     with pytest.raises(store.StoreError):
         st.flush()
     with pytest.raises(store.StoreError):
