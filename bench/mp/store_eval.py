@@ -5,11 +5,10 @@ import json
 import time
 
 import vfs
+import visit_records
 from fake_flash import FakeFlash
 
-from core import dosage, record, store
-from core.vocab import SIDES
-from core.vocab import SITES as SITE_NAMES
+from core import record, store
 from drivers import flashfs
 
 MNT = "/bench"
@@ -49,64 +48,20 @@ class Clock:
 
 
 def session(st, clock, number, policy):
-    # A realistic visit: start, 6 sites x 3 trials + a summary each, recommendation,
-    # response, one event. policy: "record" flushes after every record, "trial" at trial
-    # and session end, "session" at session end (and when the 1 KB batch fills).
+    # A realistic visit (visit_records: 6 sites x 3 trials + a summary each, recommendation,
+    # response) and one event. policy: "record" flushes after every record, "trial" at
+    # trial and session end, "session" at session end (and when the 1 KB batch fills).
     def put(rtype, fields):
         seq = st.append(rtype, clock.tick(), WALL_S + clock.t_ms // 1000, fields)
         if policy == "record":
             st.flush()
         return seq
 
-    start = put(
-        record.TYPE_SESSION,
-        ("P-%04d" % (number % 10000), 47, "F", ["fibromyalgia"], ["chronic"], [], [],
-         "lumbar", 140, None, 3, "tolerated", [1, 6, 1, 1]),
-    )  # fmt: skip
-    if policy == "trial":
-        st.flush()
-    for site in range(SITES):
-        for n in range(1, TRIALS + 1):
-            put(
-                record.TYPE_TRIAL,
-                (SITE_NAMES[site], SIDES[site % 2], n, "stop", 0, 2950 + n, 3010, 497, 6100),
-            )
-            if policy == "trial":
-                st.flush()
-        put(
-            record.TYPE_SITE,
-            (
-                SITE_NAMES[site],
-                SIDES[site % 2],
-                "local",
-                TRIALS,
-                TRIALS,
-                0,
-                2952,
-                None,
-                41,
-                130,
-                None,
-                "high",
-            ),
-        )
-    put(
-        record.TYPE_RECOMMENDATION,
-        (
-            "caution",
-            0.16,
-            5,
-            "superficial",
-            "basic",
-            [],
-            [1, 2],
-            [],
-            [{"rule": None}] * 4,
-            [],
-            dosage.RULESET,
-        ),
-    )
-    put(record.TYPE_RESPONSE, ("tolerated", start))
+    def trial_end():
+        if policy == "trial":
+            st.flush()
+
+    start = visit_records.session(put, trial_end, number, SITES, TRIALS)
     put(record.TYPE_EVENT, (record.EV_OVERRIDE, 0, start, 0))
     st.flush()
 

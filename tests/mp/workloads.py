@@ -2,10 +2,10 @@
 # (transient.py): a few clinic days at small scale on a simulated flash. Every store call
 # goes through ctx.do(), so a sweep can wrap each one (the transient sweep recovers there).
 import vfs
+import visit_records
 from fake_flash import FakeFlash
 
-from core import dosage, record, store
-from core.vocab import SIDES, SITES
+from core import record, store
 from drivers import flashfs
 
 WALL_S = 1_790_000_000
@@ -88,74 +88,13 @@ def sync(st, ctx, upto):
 
 
 def session(st, ctx, number, sites=2, trials=3, curves=False):
-    start = put(
-        st,
-        ctx,
-        record.TYPE_SESSION,
-        ("P-%04d" % number, 40 + number % 30, "F", ["fibromyalgia"], ["chronic"], [], [],
-         "lumbar", 120, None, number, "tolerated", [3, 6, 1, 1]),
-    )  # fmt: skip
-    flush(st, ctx)
-    for site in range(sites):
-        for n in range(1, trials + 1):
-            seq = put(
-                st,
-                ctx,
-                record.TYPE_TRIAL,
-                (
-                    SITES[site],
-                    SIDES[site % 2],
-                    n,
-                    "stop",
-                    0,
-                    2500 + number + n,
-                    2600,
-                    500,
-                    9000 + n,
-                ),
-            )
-            if curves:
-                samples = [(i * 37 + n) % 4000 for i in range(40)]
-                put(st, ctx, record.TYPE_CURVE, (seq, 0, 100, samples))
-            flush(st, ctx)  # trial end
-        put(
-            st,
-            ctx,
-            record.TYPE_SITE,
-            (
-                SITES[site],
-                SIDES[site % 2],
-                "local",
-                trials,
-                trials,
-                0,
-                2502,
-                None,
-                41,
-                130,
-                None,
-                "high",
-            ),
-        )
-    put(
-        st,
-        ctx,
-        record.TYPE_RECOMMENDATION,
-        (
-            "caution",
-            0.16,
-            5,
-            "superficial",
-            "basic",
-            [],
-            [1, 2],
-            [],
-            [{"rule": None}] * 4,
-            [],
-            dosage.RULESET,
-        ),
-    )
-    put(st, ctx, record.TYPE_RESPONSE, ("tolerated", start))
+    def put_one(rtype, fields):
+        return put(st, ctx, rtype, fields)
+
+    def trial_end():
+        flush(st, ctx)
+
+    visit_records.session(put_one, trial_end, number, sites, trials, curves)
     flush(st, ctx)  # session end
 
 
