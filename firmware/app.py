@@ -33,7 +33,6 @@ TASK_STORAGE = const(3)
 TASK_BUZZER = const(4)
 TASK_WATCHDOG = const(5)
 TASK_SYNC = const(6)
-TASK_NAMES = ("boot", "sampling", "ui", "storage", "buzzer", "watchdog", "sync")
 _CHECKED = const(0x1E)  # sampling, ui, storage and buzzer check in (bit = 1 << task)
 _UI_POLL_MS = const(10)  # buttons: an event within 10 ms of the debounced edge
 _FRAME_MS = const(100)  # at most 10 redraws a second
@@ -77,7 +76,9 @@ class App:
         self.patients = []
         self.list_time_s = 0
         self._load_patients()
-        self.store = store = Store(root + "/log")
+        import usb  # the USB pull (firmware/usb.py) uses this store when it stops the app
+
+        self.store = store = Store(root + usb.STORE_DIR)
         self.clock = Clock()
         try:
             store.open(self.now_ms(), None, cause)
@@ -91,14 +92,12 @@ class App:
         self.display = board.display()
         self.buzzer = board.buzzer()
         self.wdt = board.watchdog()
-        import usb  # the USB pull (firmware/usb.py) uses this store when it stops the app
-
         usb.attach(store, self.wdt)
-        self.link = None  # what the screens read of the laptop link (core.nav)
         self.server = None  # the BLE sync server, when the board has a radio
         self._link_state = None
         self.sync_task = self._start_sync()
-        self.nav = nav.Nav(self.visit, settings, store, self.patients, self.link)
+        # what the screens read of the laptop link: the server (None: no radio)
+        self.nav = nav.Nav(self.visit, settings, store, self.patients, self.server)
 
     def now_ms(self):
         """ms since boot, monotonic; allocation-free while below 2**30 (12 days)."""
@@ -111,7 +110,7 @@ class App:
 
     def _start_sync(self):
         """The BLE sync server (firmware/ble.py, docs/protocol.md) when the board has a
-        radio: self.link is what the screens read of it (pairing_open, passkey,
+        radio: self.server is what the screens read of it (pairing_open, passkey,
         pairing_left_s, syncing, sent, total; open_pairing(t_ms), close_pairing(t_ms)). It
         calls on_time_set and on_patients from its task. Returns its coroutine, run as task
         TASK_SYNC; None without a radio."""
@@ -131,7 +130,7 @@ class App:
             on_patients=self.on_patients,
             ticks_ms=self.now_ms,
         )
-        self.link = self.server = server
+        self.server = server
         return server.run()
 
     def _link_status(self):
@@ -147,10 +146,11 @@ class App:
 
     def on_time_set(self, wall_s):
         """The laptop set the clock (Current Time): anchored now, and an event records it."""
-        t = self.now_ms()
-        before = self.clock.wall_s(t) or 0
-        self.clock.set(t, wall_s)
-        self._event(t, record.EV_TIME_SET, 0, before, wall_s)
+        try:
+            self.visit.set_clock(self.now_ms(), wall_s)
+            self.store.flush()
+        except StoreError:
+            self._store_down = True  # the storage task recovers; the event waits in RAM
 
     def on_patients(self, list_time_s, patients):
         """The laptop pushed its patient list: it replaces the table (saved at once)."""
@@ -173,7 +173,9 @@ class App:
         from core.protocol import PATIENTS_MAX_BYTES, ProtocolError, parse_patient_list
 
         try:
-            got = atomic.read(self.patients_path, bytearray(PATIENTS_MAX_BYTES + 10))
+            got = atomic.read(
+                self.patients_path, bytearray(PATIENTS_MAX_BYTES + atomic.OVERHEAD_BYTES)
+            )
             if got is not None:
                 self.list_time_s, self.patients[:] = parse_patient_list(got)
         except (OSError, ProtocolError):

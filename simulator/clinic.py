@@ -75,14 +75,8 @@ RATE_KPA_S = 50
 
 
 def set_clock(rig, wall_s):
-    """What the app does when the laptop sets the clock (firmware/app.py on_time_set): the
-    visit's clock is anchored now and a time-set event records it (a: the time before, 0
-    when the clock was not set)."""
-    t_ms = rig.now_ms()
-    before = rig.visit.clock.wall_s(t_ms) or 0
-    rig.visit.clock.set(t_ms, wall_s)
-    values = {"code": record.EV_TIME_SET, "detail": 0, "a": before, "b": wall_s}
-    rig.store.append(record.TYPE_EVENT, t_ms, wall_s, record.fields(record.TYPE_EVENT, values))
+    """What the app does when the laptop sets the clock (firmware/app.py on_time_set)."""
+    rig.visit.set_clock(rig.now_ms(), wall_s)
     rig.store.flush()
 
 

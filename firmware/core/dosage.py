@@ -11,6 +11,7 @@ from micropython import const
 
 from core.vocab import (
     ADJUNCTS,
+    AFTERCARE_ICE,
     DEPTHS,
     GAUGES_MM_X100,
     MANIPULATIONS,
@@ -27,7 +28,6 @@ RULESET = "2026.12-r2"
 SESSIONS_PER_WEEK = (1, 2)  # seed 000: "1-2 sessions weekly"
 CHILD_AGE_YEARS = const(12)  # seed 001: "Children under 12 ... should be careful"
 DIMENSIONS = ("gauge_mm", "needles", "depth", "manipulation")
-AFTERCARE_ICE = ("avoid", "allow")  # seed 002 (the default) / seed 004
 # Clinic settings a caller may pass as recommend(case, config); these are the defaults.
 DEFAULT_CONFIG = {
     "qst_high_z_x100": QST_HIGH_Z_X100,

@@ -8,7 +8,7 @@ import struct
 from micropython import const
 
 from core import atomic
-from core.vocab import QST_HIGH_Z_X100, QST_LOW_Z_X100
+from core.vocab import AFTERCARE_ICE, QST_HIGH_Z_X100, QST_LOW_Z_X100
 
 _VERSION = const(1)
 
@@ -35,7 +35,6 @@ FIELDS = (
 )
 _FORMAT = "<B%di" % len(FIELDS)
 _FILE_BYTES = struct.calcsize(_FORMAT) + atomic.OVERHEAD_BYTES
-ICE_CHOICES = ("avoid", "allow")
 
 
 class SettingsError(ValueError):
@@ -137,7 +136,7 @@ class Settings:
         return {
             "qst_high_z_x100": self.qst_high_z_x100,
             "qst_low_z_x100": self.qst_low_z_x100,
-            "aftercare_ice": ICE_CHOICES[self.aftercare_ice],
+            "aftercare_ice": AFTERCARE_ICE[self.aftercare_ice],
         }
 
     def calibrated(self):

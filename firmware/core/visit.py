@@ -14,7 +14,7 @@ from micropython import const
 
 from core import calibration, case, dosage, ppt, qst, record
 from core.scale import Scale
-from core.store import StoreError
+from core.store import FULL_MESSAGE, StoreError
 from core.vocab import (
     ADJUNCTS,
     CONTRAINDICATIONS,
@@ -62,7 +62,7 @@ _CURVE_PART = const(0)
 MSG_CENSORED = "Ceiling reached: remind the patient to press stop at the first pain"
 MSG_SENSOR = "Sensor fault: check the probe cable; the trial will be repeated"
 MSG_NO_CAL = "Calibration needed: run the calibration with a known mass"
-MSG_FULL = "storage full - sync"
+MSG_FULL = FULL_MESSAGE  # what StoreFull says, and what the screens test for
 MSG_ENDED = "Visit ended; every finished trial is saved"
 
 
@@ -148,9 +148,6 @@ class Visit:
             return self.sites[self.site_index]
         return None
 
-    def trials_wanted(self):
-        return self.settings.trials_per_site
-
     # --- samples ---------------------------------------------------------------------------
 
     def sample(self, t_ms, counts, stop):
@@ -207,8 +204,7 @@ class Visit:
             if self.trial.state == ppt.DONE:
                 self._trial_done(t_ms)
             if self.state == ARMED or self.state == RAMP:
-                self.state = SENSOR
-                self.message = MSG_SENSOR
+                self._wait_for_sensor()
             self._good = 0
         elif state == SENSOR:
             self._good = 0
@@ -452,11 +448,15 @@ class Visit:
         if self._site_complete():
             self._site_done(t_ms)
         elif result["flags"] & (ppt.FLAG_FAULT | ppt.FLAG_SATURATED):
-            self.state = SENSOR
-            self.message = MSG_SENSOR
-            self._good = 0
+            self._wait_for_sensor()
         else:
             self._arm(t_ms)
+
+    def _wait_for_sensor(self):
+        # Until enough good readings come in a row (sample()), then the trial is re-armed.
+        self.state = SENSOR
+        self.message = MSG_SENSOR
+        self._good = 0
 
     def _site_complete(self):
         settings = self.settings
@@ -574,6 +574,15 @@ class Visit:
 
     # --- storage ---------------------------------------------------------------------------
 
+    def set_clock(self, t_ms, wall_s):
+        """The laptop set the clock: anchored now, and a time-set event (a: the time before,
+        0 when it was not set) added to the store's batch; the caller flushes."""
+        before = self.clock.wall_s(t_ms) or 0
+        self.clock.set(t_ms, wall_s)
+        self._append(
+            t_ms, record.TYPE_EVENT, code=record.EV_TIME_SET, detail=0, a=before, b=wall_s
+        )
+
     def _append(self, t_ms, rtype, **values):
         """Builds a record by name and adds it to the store's batch; returns its seq."""
         return self.store.append(
@@ -686,12 +695,10 @@ def check_given(recommended, dose):
     that were recommended (a clinician may give less, never more, on this device)."""
     if dose is not None and not dose:
         return dict(_NO_DOSE)
-    if recommended["needles"] is None:
-        if dose is None:
-            return dict(_NO_DOSE)
-        raise ValueError("No dose was recommended: record no needling")
     top = rungs_of_dose(recommended)
     if top is None:
+        if dose is None:
+            return dict(_NO_DOSE)
         raise ValueError("No dose was recommended: record no needling")
     if dose is None:
         return dose_of_rungs(top, recommended["adjuncts"])

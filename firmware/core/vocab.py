@@ -77,6 +77,7 @@ GAUGES_MM_X100 = (16, 18, 20, 25, 30)  # stock filament gauges, 0.16 to 0.30 mm 
 DEPTHS = ("superficial", "intermediate", "deep")
 MANIPULATIONS = ("basic", "rotation", "tenting", "pistoning")
 ADJUNCTS = ("microneedling", "e-stim")
+AFTERCARE_ICE = ("avoid", "allow")  # the clinic's ice after-care: seed 002 (the default) / 004
 NEEDLES_MIN = const(5)  # seed 000: "Begin with 5-10 per session"
 NEEDLES_MAX = const(10)
 
