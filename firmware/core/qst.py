@@ -112,6 +112,23 @@ def parse_reference(data, fround=_keep):
     return {"version": version, "rows": rows}
 
 
+def find_reference():
+    """The path of the table the firmware ships (data/qst_reference.json), wherever the
+    firmware is on the module path: a ROMFS image, mip's /lib, the filesystem's root, or a
+    source tree. OSError if it is nowhere."""
+    import os
+    import sys
+
+    for root in sys.path:
+        path = (root + "/" if root else "") + "data/qst_reference.json"
+        try:
+            os.stat(path)
+            return path
+        except OSError:
+            pass
+    raise OSError("data/qst_reference.json is not on the module path")
+
+
 def load_reference(source, fround=_keep):
     """The table from a JSON file: a path, or an open file (anything with read())."""
     if type(source) is str:

@@ -70,11 +70,11 @@ class _View:
             return -_EIO
 
 
-def mount(fence, path, **options):
+def mount(fence, path):
     """Mounts the filesystem on fence at path on a fresh VfsLfs2, replacing any mount there.
 
-    The first mount at boot and the recovery after a storage error are the same call.
-    options go to vfs.VfsLfs2 (readsize, progsize, lookahead, mtime). Never formats: a
+    The first mount at boot and the recovery after a storage error are the same call
+    (VfsLfs2's defaults: the board's 4 KB blocks). Never formats: a
     filesystem that does not mount raises OSError, for the board to show.
     """
     view = fence.view()  # fences the old mount before anything else can run
@@ -82,4 +82,4 @@ def mount(fence, path, **options):
         vfs.umount(path)
     except OSError:
         pass  # nothing mounted there yet
-    vfs.mount(vfs.VfsLfs2(view, **options), path)
+    vfs.mount(vfs.VfsLfs2(view), path)

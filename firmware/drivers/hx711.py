@@ -17,8 +17,6 @@
 # Hot path: poll() and read() allocate nothing (bound methods are fetched once, in __init__).
 from micropython import const
 
-from core.vocab import SENSOR_FAULTS
-
 GAIN_A128 = const(128)
 GAIN_B32 = const(32)
 GAIN_A64 = const(64)
@@ -35,7 +33,6 @@ FAULT_TIMEOUT = const(1)  # no data-ready within timeout_ms: unplugged, powered 
 FAULT_UNPOWERED = const(2)  # code -1 (0xFFFFFF), _UNPOWERED_READS times running
 FAULT_RAIL_HIGH = const(3)  # 0x7FFFFF: the positive rail (overload, or a broken bridge)
 FAULT_RAIL_LOW = const(4)  # 0x800000: the negative rail (negative overload, or a broken bridge)
-FAULT_NAMES = SENSOR_FAULTS  # by code: FAULT_NAMES[FAULT_RAIL_HIGH] == "rail_high"
 # poll()'s answer when no reading is ready: an int (no allocation, a cheap ==) that no 24-bit
 # code can be. A caller that forgot to test for it would see a huge negative load, below any
 # onset and outside the zero band: never a threshold, never a moved zero.

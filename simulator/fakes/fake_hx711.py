@@ -19,6 +19,14 @@ PHASE_US = 5000  # conversions end at PHASE_US + k * PERIOD_US (until a power cy
 SETTLE_US = 50000
 POWER_DOWN_US = 60
 FAULT_KINDS = ("none", "unpowered", "no_data_ready", "stuck_high", "stuck_low")
+_MG_PER_KPA_X10 = 1019716  # mg on 1 cm2 per 0.1 kPa, x 1000 (0.1 kPa on 1 cm2 = 1.019716 gf)
+
+
+def probe_mg(kpa_x10, area_cm2_x100=100):
+    """The load in mg a pressure (kPa x 10) puts on the cell through the probe's tip."""
+    return kpa_x10 * area_cm2_x100 * _MG_PER_KPA_X10 // 100000
+
+
 _FORCED = (0, 0xFFFFFF, 0, 0x7FFFFF, 0x800000)  # the code each fault shifts out
 _UNPOWERED = 1
 _NO_DATA = 2

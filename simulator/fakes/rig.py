@@ -5,7 +5,7 @@
 # with the name the part itself uses; the trial engine takes any ppt.Trial keyword.
 import gc
 
-from fake_hx711 import PERIOD_US, PHASE_US, FakeHX711
+from fake_hx711 import PERIOD_US, PHASE_US, FakeHX711, probe_mg
 from vclock import VirtualClock
 
 from core import ppt
@@ -128,7 +128,6 @@ def heap_allocated(run):
 # the simulated hand on the probe: it watches what the unit shows, as a clinician would,
 # and never does what the unit should.
 
-MG_PER_KPA_X10 = 1019716  # mg on 1 cm2 per 0.1 kPa, x 1000 (0.1 kPa on 1 cm2 = 1.019716 gf)
 _FLASH_BLOCKS = 64  # 256 KB of 4 KB blocks: a quarter of the board's partition, for the heap
 
 
@@ -160,17 +159,9 @@ def storage_root(name="log", flash=None, blocks=_FLASH_BLOCKS):
 
 def reference_table():
     """The QST reference table the firmware ships (data/qst_reference.json on the path)."""
-    import sys
-
     from core import qst
 
-    for root in sys.path:
-        path = (root or ".") + "/data/qst_reference.json"
-        try:
-            return qst.load_reference(path)
-        except OSError:
-            pass
-    raise OSError("data/qst_reference.json is not on the module path")
+    return qst.load_reference(qst.find_reference())
 
 
 class VisitRig(Rig):
@@ -252,7 +243,7 @@ class Clinician:
         start = now + rest_ms
         peak_at = start + (peak_x10 * 1000 + rate_x10 // 2) // rate_x10
         lift = peak_at + (react_ms if press else 0)
-        peak_mg = peak_x10 * self.area * MG_PER_KPA_X10 // 100000
+        peak_mg = probe_mg(peak_x10, self.area)
         rig.chip.set_profile(
             [(now, 0), (start, 0), (peak_at, peak_mg), (lift, peak_mg), (lift + 300, 0)]
         )

@@ -15,7 +15,7 @@ import asyncio
 import sys
 
 import framebuf
-from fake_hx711 import PERIOD_US, PHASE_US, FakeHX711
+from fake_hx711 import PERIOD_US, PHASE_US, FakeHX711, probe_mg
 from vclock import VirtualClock
 
 # The firmware's drivers are imported where the board builds them: importing this module
@@ -25,7 +25,6 @@ MICROPYTHON = sys.implementation.name == "micropython"
 PWRON_RESET = 1  # machine.reset_cause() codes on the ESP32 (board.py)
 WDT_RESET = 3
 SOFT_RESET = 5
-MG_PER_KPA_X10 = 1019716  # mg on 1 cm2 per 0.1 kPa, x 1000
 _WATCHDOG_MS = 8000  # as board.py
 _PRESS_MS = 120  # a button press
 _HOLD_MS = 900  # a press that means "back"
@@ -367,15 +366,9 @@ class Board:
 
 
 def _reference():
-    # The table the firmware ships, wherever the firmware is on the module path.
-    for root in sys.path:
-        path = (root or ".") + "/data/qst_reference.json"
-        try:
-            open(path).close()
-            return path
-        except OSError:
-            pass
-    raise OSError("data/qst_reference.json is not on the module path")
+    from core import qst  # the firmware is imported where it is used (above)
+
+    return qst.find_reference()
 
 
 def _pause(realtime):
@@ -483,9 +476,7 @@ class Hand:
         """The load on the probe: [(t_ms from now, kPa x 10)], linear between the knots."""
         now = self.board.now_ms()
         area = self.area
-        self.board.chip.set_profile(
-            [(now + t, kpa_x10 * area * MG_PER_KPA_X10 // 100000) for t, kpa_x10 in knots]
-        )
+        self.board.chip.set_profile([(now + t, probe_mg(kpa_x10, area)) for t, kpa_x10 in knots])
 
     def trial(self, rate_x10, peak_x10, press=True, rest_ms=800, react_ms=200):
         """One ramp: rest, press at rate_x10 (kPa/s x 10) up to peak_x10 (kPa x 10), where

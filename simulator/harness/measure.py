@@ -11,7 +11,7 @@ import sys
 from rig import Clinician, VisitRig, storage_root
 
 from core import calibration, canonjson, ppt, visit
-from drivers.hx711 import FAULT_NAMES
+from core.vocab import SENSOR_FAULTS
 
 HEAPSIZE = "1M"  # the visit itself needs far less (make bench); the simulated flash is here
 _FLASH_BLOCKS = 48  # 192 KB: room for a visit beyond the store's reserve
@@ -60,7 +60,7 @@ def _trial_view(result):
     result = dict(result)
     result["qc"] = ppt.flag_names(result["flags"])
     if result["fault"] is not None:
-        result["fault"] = FAULT_NAMES[result["fault"]]
+        result["fault"] = SENSOR_FAULTS[result["fault"]]
     return result
 
 
