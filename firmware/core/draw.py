@@ -101,20 +101,23 @@ class Canvas:
         """Large seven-segment digits (0-9, '.', '-', ' '), readable at arm's length; returns
         the x after them."""
         width, thick = _digit_size(height)
-        self._room(x, y, digits_width(text, height), height)
-        self._note(x, y, digits_width(text, height), height, text)
+        total = digits_width(text, height)
+        self._room(x, y, total, height)
+        self._note(x, y, total, height, text)
         fill = self.fb.fill_rect
+        # The same for every digit: where the middle bar is, the bars' and strokes' lengths.
+        mid = y + (height - thick) // 2
+        bottom = y + height - thick
+        inner = width - 2 * thick
+        upper = mid - y - thick
+        lower = bottom - mid - thick
         for i in range(len(text)):
             ch = text[i]
             if ch == ".":
-                fill(x, y + height - thick, thick, thick, 1)
+                fill(x, bottom, thick, thick, 1)
                 x += 2 * thick
                 continue
             segments = _SEGMENTS.get(ch, 0)
-            mid = y + (height - thick) // 2
-            inner = width - 2 * thick
-            upper = mid - y - thick
-            lower = y + height - thick - mid - thick
             if segments & 1:  # top
                 fill(x + thick, y, inner, thick, 1)
             if segments & 2:  # upper right
@@ -122,7 +125,7 @@ class Canvas:
             if segments & 4:  # lower right
                 fill(x + width - thick, mid + thick, thick, lower, 1)
             if segments & 8:  # bottom
-                fill(x + thick, y + height - thick, inner, thick, 1)
+                fill(x + thick, bottom, inner, thick, 1)
             if segments & 16:  # lower left
                 fill(x, mid + thick, thick, lower, 1)
             if segments & 32:  # upper left

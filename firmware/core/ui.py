@@ -390,10 +390,11 @@ def measurement(
     value = pressure(kpa_x10, unit, True)
     y = body_y(0) + 1
     height = _DIGITS_H
-    if draw.value_width(value, unit, height) > draw.WIDTH - _CUE_W - 2:
+    width = draw.value_width(value, unit, height)
+    if width > draw.WIDTH - _CUE_W - 2:
         height = _DIGITS_SMALL_H  # a long unit (kgf/cm2): smaller digits, same bottom line
-    x = draw.WIDTH - draw.value_width(value, unit, height)
-    c.value(x, y + _DIGITS_H - height, value, unit, height)
+        width = draw.value_width(value, unit, height)
+    c.value(draw.WIDTH - width, y + _DIGITS_H - height, value, unit, height)
     if phase == "ramp" and cue == CUE_FASTER:
         c.triangle(0, y + 3, _CUE_W // 2 + 1, True)
         word = "FASTER"
