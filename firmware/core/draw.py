@@ -206,15 +206,18 @@ class Canvas:
         for i in range(len(rows)):
             self.text(0, body_y(first + i), rows[i])
 
+    def lit_row(self, y, text, lit, columns=COLUMNS):
+        """A text row at y, cut to columns; lit: dark text on a lit row (a cursor, a state)."""
+        if lit:
+            self.fill_rect(0, y, WIDTH, _CELL_H)
+        self.text(0, y, fit(text, columns), 1, lit)
+
     def menu(self, items, cursor, first=0, rows=BODY_ROWS):
         """A list in the body from row `first`, `rows` tall, the cursor's item lit, scrolled so
         the cursor shows; marks in the last column say there is more above or below."""
         top = 0 if cursor < rows else cursor - rows + 1
         for i in range(top, min(len(items), top + rows)):
-            y = body_y(first + i - top)
-            if i == cursor:
-                self.fb.fill_rect(0, y, WIDTH, _CELL_H, 1)
-            self.text(0, y, fit(items[i], _MENU_COLUMNS), 1, i == cursor)
+            self.lit_row(body_y(first + i - top), items[i], i == cursor, _MENU_COLUMNS)
         x = _MENU_COLUMNS * _CELL_W
         if top > 0:
             self.text(x, body_y(first), font.UP)

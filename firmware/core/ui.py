@@ -170,9 +170,7 @@ def home(
     c.text(0, body_y(3), pair("Store %d%%" % storage_used_pct, synced))
     c.text(0, body_y(4), "Clock set" if clock_set else "Clock NOT set: sync")
     if link:
-        y = body_y(5)
-        c.fill_rect(0, y, draw.WIDTH, 8)
-        c.text(0, y, "Syncing..." if link == "syncing" else "Pairing open", 1, True)
+        c.lit_row(body_y(5), "Syncing..." if link == "syncing" else "Pairing open", True)
     c.footer(keys)  # home is the root: nothing to go back to
     return c
 
@@ -189,13 +187,6 @@ def menu(target, title, items, cursor=0, keys="ok:pick"):
 PLAN_SIDES = ("R", "L", "R+L", "L+R")  # local side: one, or both with the first needled
 
 
-def _lit(c, row, text, lit):
-    y = body_y(row)
-    if lit:
-        c.fill_rect(0, y, draw.WIDTH, 8)
-    c.text(0, y, fit(text, COLUMNS), 1, lit)
-
-
 def site_plan(target, local, side, remote, remote_side, cursor=0, editing=0, keys=None):
     """The sites to measure: local (the one to be needled) on side (PLAN_SIDES: "R+L" both,
     the first one needled), and the remote reference site (None: none) on remote_side.
@@ -209,8 +200,10 @@ def site_plan(target, local, side, remote, remote_side, cursor=0, editing=0, key
         mark = arrows if editing == 2 and cursor == i else ""
         c.text(0, body_y(2 * i), pair(title, "side " + mark + row_side if site else ""))
         name = label(site) if site else "none"
-        _lit(c, 2 * i + 1, (arrows if editing == 1 and cursor == i else "") + name, cursor == i)
-    _lit(c, 4, "Start measuring " + font.RIGHT, cursor == 2)
+        if editing == 1 and cursor == i:
+            name = arrows + name
+        c.lit_row(body_y(2 * i + 1), name, cursor == i)
+    c.lit_row(body_y(4), "Start measuring " + font.RIGHT, cursor == 2)
     if keys is None:
         keys = arrows + " ok:set" if editing else ("ok:start" if cursor == 2 else "ok:change")
     c.footer(_keys(keys))
