@@ -12,7 +12,7 @@ from micropython import const
 
 from core import draw, font
 from core.draw import BODY_ROWS, COLUMNS, Canvas, body_y, fit, pair
-from core.scale import UNITS, convert_x100
+from core.scale import UNITS, convert_x100, format_x100
 from core.vocab import CONDITIONS, CONTRAINDICATIONS, FLAGS
 
 BACK = "hold:back"  # long press = back, on every screen but home
@@ -89,14 +89,14 @@ def _counter(number, total):
 
 def fixed(value_x100, decimals):
     """A value x 100 as text with 0-2 decimals, rounded half away from zero: 24537 -> "245.4"."""
+    if decimals != 0 and decimals != 1:
+        return format_x100(value_x100)  # all the decimals there are: nothing to round
     sign = "-" if value_x100 < 0 else ""
     value_x100 = abs(value_x100)
     if decimals == 0:
         return "%s%d" % (sign, (value_x100 + 50) // 100)
-    if decimals == 1:
-        tenths = (value_x100 + 5) // 10
-        return "%s%d.%d" % (sign, tenths // 10, tenths % 10)
-    return "%s%d.%02d" % (sign, value_x100 // 100, value_x100 % 100)
+    tenths = (value_x100 + 5) // 10
+    return "%s%d.%d" % (sign, tenths // 10, tenths % 10)
 
 
 def pressure(kpa_x10, unit="kPa", live=False):
