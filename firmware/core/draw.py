@@ -32,8 +32,9 @@ FOOTER_Y = const(57)
 _MENU_COLUMNS = const(20)  # the last column holds the scroll marks
 CONTINUED = "..."  # the last row of a page a long sentence continues from
 
+_CODES = font.CODES  # bound once: text() checks every glyph against it
 _font = bytearray(font.GLYPHS)  # framebuf wants a writable buffer
-_FONT = framebuf.FrameBuffer(_font, font.CODES * _GLYPH_W, 8, framebuf.MONO_VLSB)
+_FONT = framebuf.FrameBuffer(_font, _CODES * _GLYPH_W, 8, framebuf.MONO_VLSB)
 _cell = bytearray(_GLYPH_W)
 _CELL = framebuf.FrameBuffer(_cell, _GLYPH_W, 8, framebuf.MONO_VLSB)
 _big = bytearray(4 * _GLYPH_W)  # a glyph at twice the size: 10x16
@@ -84,7 +85,7 @@ class Canvas:
         step = _CELL_W * scale
         for i in range(len(text)):
             code = ord(text[i])
-            if code >= font.CODES:
+            if code >= _CODES:
                 code = 0  # no glyph: the box
             _CELL.blit(_FONT, -code * _GLYPH_W, 0)
             if scale != 1:
@@ -93,9 +94,9 @@ class Canvas:
             x += step
         return x
 
-    def right(self, y, text, scale=1, inverse=False, x_end=WIDTH):
-        """Text ending at x_end (exclusive)."""
-        return self.text(x_end - text_width(text, scale), y, text, scale, inverse)
+    def right(self, y, text, scale=1, inverse=False):
+        """Text ending at the screen's right edge."""
+        return self.text(WIDTH - text_width(text, scale), y, text, scale, inverse)
 
     def digits(self, x, y, text, height):
         """Large seven-segment digits (0-9, '.', '-', ' '), readable at arm's length; returns
@@ -165,12 +166,12 @@ class Canvas:
         if full > 0 and value > 0:
             self.fb.fill_rect(x + 2, y + 2, inner * min(value, full) // full, h - 4, 1)
 
-    def triangle(self, x, y, size, up, colour=1):
+    def triangle(self, x, y, size, up):
         """A filled triangle size rows tall and 2 * size - 1 wide, pointing up or down."""
         self._room(x, y, 2 * size - 1, size)
         for i in range(size):
             row = i if up else size - 1 - i
-            self.fb.fill_rect(x + size - 1 - row, y + i, 2 * row + 1, 1, colour)
+            self.fb.fill_rect(x + size - 1 - row, y + i, 2 * row + 1, 1, 1)
 
     def rows(self):
         """The text view: ROWS strings of at most COLUMNS characters, each text drawn at its
@@ -344,13 +345,13 @@ def sentences(text):
     return found
 
 
-def blocks(text, first_prefix="", prefix="", width=COLUMNS):
+def blocks(text, first_prefix="", prefix=""):
     """One block of rows per sentence of text; first_prefix starts the first row of the
     first sentence, prefix every other row (an item's bullet and its indent)."""
     out = []
     lead = first_prefix
     for sentence in sentences(text):
-        rows = wrap(sentence, width, lead, prefix)
+        rows = wrap(sentence, COLUMNS, lead, prefix)
         if rows:
             out.append(rows)
         lead = prefix
