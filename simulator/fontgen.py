@@ -900,7 +900,7 @@ def font_source(drawing=DRAWING):
     symbols = "\n".join(
         '%s = "\\x%02x"' % (name, number + 1) for number, name in enumerate(SYMBOLS)
     )
-    return FONT_TEMPLATE % (GLYPH_W, GLYPH_W + 1, GLYPH_H + 1, CODES, symbols, "\n".join(chunks))
+    return FONT_TEMPLATE % (CODES, symbols, "\n".join(chunks))
 
 
 FONT_TEMPLATE = """\
@@ -912,9 +912,6 @@ FONT_TEMPLATE = """\
 # the symbols below, anything without a glyph draws a box.
 from micropython import const
 
-GLYPH_W = const(%d)
-CELL_W = const(%d)
-CELL_H = const(%d)
 CODES = const(%d)
 
 %s

@@ -32,8 +32,9 @@ FOOTER_Y = const(57)
 _MENU_COLUMNS = const(20)  # the last column holds the scroll marks
 CONTINUED = "..."  # the last row of a page a long sentence continues from
 
+_CODES = font.CODES  # bound once: text() checks every glyph against it
 _font = bytearray(font.GLYPHS)  # framebuf wants a writable buffer
-_FONT = framebuf.FrameBuffer(_font, font.CODES * _GLYPH_W, 8, framebuf.MONO_VLSB)
+_FONT = framebuf.FrameBuffer(_font, _CODES * _GLYPH_W, 8, framebuf.MONO_VLSB)
 _cell = bytearray(_GLYPH_W)
 _CELL = framebuf.FrameBuffer(_cell, _GLYPH_W, 8, framebuf.MONO_VLSB)
 _big = bytearray(4 * _GLYPH_W)  # a glyph at twice the size: 10x16
@@ -84,7 +85,7 @@ class Canvas:
         step = _CELL_W * scale
         for i in range(len(text)):
             code = ord(text[i])
-            if code >= font.CODES:
+            if code >= _CODES:
                 code = 0  # no glyph: the box
             _CELL.blit(_FONT, -code * _GLYPH_W, 0)
             if scale != 1:
@@ -93,28 +94,31 @@ class Canvas:
             x += step
         return x
 
-    def right(self, y, text, scale=1, inverse=False, x_end=WIDTH):
-        """Text ending at x_end (exclusive)."""
-        return self.text(x_end - text_width(text, scale), y, text, scale, inverse)
+    def right(self, y, text, scale=1, inverse=False):
+        """Text ending at the screen's right edge."""
+        return self.text(WIDTH - text_width(text, scale), y, text, scale, inverse)
 
     def digits(self, x, y, text, height):
         """Large seven-segment digits (0-9, '.', '-', ' '), readable at arm's length; returns
         the x after them."""
         width, thick = _digit_size(height)
-        self._room(x, y, digits_width(text, height), height)
-        self._note(x, y, digits_width(text, height), height, text)
+        total = digits_width(text, height)
+        self._room(x, y, total, height)
+        self._note(x, y, total, height, text)
         fill = self.fb.fill_rect
+        # The same for every digit: where the middle bar is, the bars' and strokes' lengths.
+        mid = y + (height - thick) // 2
+        bottom = y + height - thick
+        inner = width - 2 * thick
+        upper = mid - y - thick
+        lower = bottom - mid - thick
         for i in range(len(text)):
             ch = text[i]
             if ch == ".":
-                fill(x, y + height - thick, thick, thick, 1)
+                fill(x, bottom, thick, thick, 1)
                 x += 2 * thick
                 continue
             segments = _SEGMENTS.get(ch, 0)
-            mid = y + (height - thick) // 2
-            inner = width - 2 * thick
-            upper = mid - y - thick
-            lower = y + height - thick - mid - thick
             if segments & 1:  # top
                 fill(x + thick, y, inner, thick, 1)
             if segments & 2:  # upper right
@@ -122,7 +126,7 @@ class Canvas:
             if segments & 4:  # lower right
                 fill(x + width - thick, mid + thick, thick, lower, 1)
             if segments & 8:  # bottom
-                fill(x + thick, y + height - thick, inner, thick, 1)
+                fill(x + thick, bottom, inner, thick, 1)
             if segments & 16:  # lower left
                 fill(x, mid + thick, thick, lower, 1)
             if segments & 32:  # upper left
@@ -162,12 +166,12 @@ class Canvas:
         if full > 0 and value > 0:
             self.fb.fill_rect(x + 2, y + 2, inner * min(value, full) // full, h - 4, 1)
 
-    def triangle(self, x, y, size, up, colour=1):
+    def triangle(self, x, y, size, up):
         """A filled triangle size rows tall and 2 * size - 1 wide, pointing up or down."""
         self._room(x, y, 2 * size - 1, size)
         for i in range(size):
             row = i if up else size - 1 - i
-            self.fb.fill_rect(x + size - 1 - row, y + i, 2 * row + 1, 1, colour)
+            self.fb.fill_rect(x + size - 1 - row, y + i, 2 * row + 1, 1, 1)
 
     def rows(self):
         """The text view: ROWS strings of at most COLUMNS characters, each text drawn at its
@@ -203,15 +207,18 @@ class Canvas:
         for i in range(len(rows)):
             self.text(0, body_y(first + i), rows[i])
 
+    def lit_row(self, y, text, lit, columns=COLUMNS):
+        """A text row at y, cut to columns; lit: dark text on a lit row (a cursor, a state)."""
+        if lit:
+            self.fill_rect(0, y, WIDTH, _CELL_H)
+        self.text(0, y, fit(text, columns), 1, lit)
+
     def menu(self, items, cursor, first=0, rows=BODY_ROWS):
         """A list in the body from row `first`, `rows` tall, the cursor's item lit, scrolled so
         the cursor shows; marks in the last column say there is more above or below."""
         top = 0 if cursor < rows else cursor - rows + 1
         for i in range(top, min(len(items), top + rows)):
-            y = body_y(first + i - top)
-            if i == cursor:
-                self.fb.fill_rect(0, y, WIDTH, _CELL_H, 1)
-            self.text(0, y, fit(items[i], _MENU_COLUMNS), 1, i == cursor)
+            self.lit_row(body_y(first + i - top), items[i], i == cursor, _MENU_COLUMNS)
         x = _MENU_COLUMNS * _CELL_W
         if top > 0:
             self.text(x, body_y(first), font.UP)
@@ -338,13 +345,13 @@ def sentences(text):
     return found
 
 
-def blocks(text, first_prefix="", prefix="", width=COLUMNS):
+def blocks(text, first_prefix="", prefix=""):
     """One block of rows per sentence of text; first_prefix starts the first row of the
     first sentence, prefix every other row (an item's bullet and its indent)."""
     out = []
     lead = first_prefix
     for sentence in sentences(text):
-        rows = wrap(sentence, width, lead, prefix)
+        rows = wrap(sentence, COLUMNS, lead, prefix)
         if rows:
             out.append(rows)
         lead = prefix

@@ -6,9 +6,6 @@
 # the symbols below, anything without a glyph draws a box.
 from micropython import const
 
-GLYPH_W = const(5)
-CELL_W = const(6)
-CELL_H = const(8)
 CODES = const(128)
 
 UP = "\x01"

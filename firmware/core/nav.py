@@ -21,7 +21,15 @@ from core import visit as V
 from core.scale import UNITS
 from core.settings import FIELDS
 from core.store import StoreError
-from core.vocab import AGE_MAX_YEARS, CONDITIONS, CONTRAINDICATIONS, FLAGS, SEXES, SITES
+from core.vocab import (
+    AGE_MAX_YEARS,
+    CONDITIONS,
+    CONTRAINDICATIONS,
+    FLAGS,
+    NEEDLES_MIN,
+    SEXES,
+    SITES,
+)
 
 # Button events (drivers.buttons produces them).
 UP = const(1)
@@ -749,20 +757,17 @@ def _toggle(names, name):
         names.append(name)
 
 
-def _lower(dose, recommended, row, step):
-    # One rung of one dimension up or down, never above the recommended rung (core.visit's
-    # check_given refuses more) nor below the ladder's bottom.
-    from core.vocab import DEPTHS, GAUGES_MM_X100, MANIPULATIONS, NEEDLES_MIN
+_DIMENSIONS = ("gauge_mm", "needles", "depth", "manipulation")  # core.visit's rung order
 
-    if row == "needles":
-        dose["needles"] = max(NEEDLES_MIN, min(recommended["needles"], dose["needles"] + step))
-        return
-    if row == "gauge_mm":
-        at = GAUGES_MM_X100.index(int(dose[row] * 100 + 0.5))
-        top = GAUGES_MM_X100.index(int(recommended[row] * 100 + 0.5))
-        dose[row] = GAUGES_MM_X100[max(0, min(top, at + step))] / 100
-        return
-    ladder = DEPTHS if row == "depth" else MANIPULATIONS
-    at = ladder.index(dose[row])
-    top = ladder.index(recommended[row])
-    dose[row] = ladder[max(0, min(top, at + step))]
+
+def _lower(dose, recommended, row, step):
+    # One rung of one dimension up or down, within what core.visit's check_given accepts:
+    # never above the recommended rung, nor below the ladder's bottom (NEEDLES_MIN needles).
+    rungs = V.rungs_of_dose(dose)
+    top = V.rungs_of_dose(recommended)
+    if rungs is None or top is None:
+        return  # no needling: no rungs (dose_rows offers none to change then)
+    i = _DIMENSIONS.index(row)
+    rungs = list(rungs)
+    rungs[i] = max(NEEDLES_MIN if i == 1 else 0, min(top[i], rungs[i] + step))
+    dose[row] = V.dose_of_rungs(rungs)[row]

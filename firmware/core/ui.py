@@ -12,7 +12,7 @@ from micropython import const
 
 from core import draw, font
 from core.draw import BODY_ROWS, COLUMNS, Canvas, body_y, fit, pair
-from core.scale import UNITS, convert_x100
+from core.scale import UNITS, convert_x100, format_x100
 from core.vocab import CONDITIONS, CONTRAINDICATIONS, FLAGS
 
 BACK = "hold:back"  # long press = back, on every screen but home
@@ -89,14 +89,14 @@ def _counter(number, total):
 
 def fixed(value_x100, decimals):
     """A value x 100 as text with 0-2 decimals, rounded half away from zero: 24537 -> "245.4"."""
+    if decimals != 0 and decimals != 1:
+        return format_x100(value_x100)  # all the decimals there are: nothing to round
     sign = "-" if value_x100 < 0 else ""
     value_x100 = abs(value_x100)
     if decimals == 0:
         return "%s%d" % (sign, (value_x100 + 50) // 100)
-    if decimals == 1:
-        tenths = (value_x100 + 5) // 10
-        return "%s%d.%d" % (sign, tenths // 10, tenths % 10)
-    return "%s%d.%02d" % (sign, value_x100 // 100, value_x100 % 100)
+    tenths = (value_x100 + 5) // 10
+    return "%s%d.%d" % (sign, tenths // 10, tenths % 10)
 
 
 def pressure(kpa_x10, unit="kPa", live=False):
@@ -170,9 +170,7 @@ def home(
     c.text(0, body_y(3), pair("Store %d%%" % storage_used_pct, synced))
     c.text(0, body_y(4), "Clock set" if clock_set else "Clock NOT set: sync")
     if link:
-        y = body_y(5)
-        c.fill_rect(0, y, draw.WIDTH, 8)
-        c.text(0, y, "Syncing..." if link == "syncing" else "Pairing open", 1, True)
+        c.lit_row(body_y(5), "Syncing..." if link == "syncing" else "Pairing open", True)
     c.footer(keys)  # home is the root: nothing to go back to
     return c
 
@@ -189,13 +187,6 @@ def menu(target, title, items, cursor=0, keys="ok:pick"):
 PLAN_SIDES = ("R", "L", "R+L", "L+R")  # local side: one, or both with the first needled
 
 
-def _lit(c, row, text, lit):
-    y = body_y(row)
-    if lit:
-        c.fill_rect(0, y, draw.WIDTH, 8)
-    c.text(0, y, fit(text, COLUMNS), 1, lit)
-
-
 def site_plan(target, local, side, remote, remote_side, cursor=0, editing=0, keys=None):
     """The sites to measure: local (the one to be needled) on side (PLAN_SIDES: "R+L" both,
     the first one needled), and the remote reference site (None: none) on remote_side.
@@ -209,8 +200,10 @@ def site_plan(target, local, side, remote, remote_side, cursor=0, editing=0, key
         mark = arrows if editing == 2 and cursor == i else ""
         c.text(0, body_y(2 * i), pair(title, "side " + mark + row_side if site else ""))
         name = label(site) if site else "none"
-        _lit(c, 2 * i + 1, (arrows if editing == 1 and cursor == i else "") + name, cursor == i)
-    _lit(c, 4, "Start measuring " + font.RIGHT, cursor == 2)
+        if editing == 1 and cursor == i:
+            name = arrows + name
+        c.lit_row(body_y(2 * i + 1), name, cursor == i)
+    c.lit_row(body_y(4), "Start measuring " + font.RIGHT, cursor == 2)
     if keys is None:
         keys = arrows + " ok:set" if editing else ("ok:start" if cursor == 2 else "ok:change")
     c.footer(_keys(keys))
@@ -390,10 +383,11 @@ def measurement(
     value = pressure(kpa_x10, unit, True)
     y = body_y(0) + 1
     height = _DIGITS_H
-    if draw.value_width(value, unit, height) > draw.WIDTH - _CUE_W - 2:
+    width = draw.value_width(value, unit, height)
+    if width > draw.WIDTH - _CUE_W - 2:
         height = _DIGITS_SMALL_H  # a long unit (kgf/cm2): smaller digits, same bottom line
-    x = draw.WIDTH - draw.value_width(value, unit, height)
-    c.value(x, y + _DIGITS_H - height, value, unit, height)
+        width = draw.value_width(value, unit, height)
+    c.value(draw.WIDTH - width, y + _DIGITS_H - height, value, unit, height)
     if phase == "ramp" and cue == CUE_FASTER:
         c.triangle(0, y + 3, _CUE_W // 2 + 1, True)
         word = "FASTER"

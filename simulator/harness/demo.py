@@ -21,6 +21,7 @@ from unit import run as run_unit
 
 from core import canonjson, record, ui
 from core import visit as V
+from core.scale import format_kpa_x10
 
 WALL_S = 1795860000  # the clock the laptop sets (2026-11-28, 10:00 UTC)
 LIST_TIME_S = WALL_S - 600
@@ -373,7 +374,7 @@ def _site(site, side):
 def _one(value_x10):
     if value_x10 is None:
         return "-"
-    return "%d.%d" % (value_x10 // 10, value_x10 % 10)
+    return format_kpa_x10(value_x10)
 
 
 def _z(z_x100):
