@@ -671,7 +671,7 @@ def settings(target, values, cursor=0, editing=False, keys="ok:change"):
     """The clinic settings (SETTINGS_ROWS; values: core.settings names, unit as the index
     into core.scale.UNITS, plus cal_id, clock_set and cal_mass_g, the calibration mass shown
     while it is chosen: editing the calibrate row). Rate and ceiling in the clinic unit; the
-    ice line as after-care says it (core.settings.ICE_CHOICES)."""
+    ice line as after-care says it (core.vocab.AFTERCARE_ICE)."""
     c = _canvas(target)
     unit = UNITS[values.get("unit", 0)]
     rate = values.get("target_kpa_s_x10", 500)
