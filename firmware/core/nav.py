@@ -18,6 +18,7 @@ from micropython import const
 
 from core import calibration, ui
 from core import visit as V
+from core.dosage import DIMENSIONS
 from core.scale import UNITS
 from core.settings import FIELDS
 from core.store import StoreError
@@ -757,9 +758,6 @@ def _toggle(names, name):
         names.append(name)
 
 
-_DIMENSIONS = ("gauge_mm", "needles", "depth", "manipulation")  # core.visit's rung order
-
-
 def _lower(dose, recommended, row, step):
     # One rung of one dimension up or down, within what core.visit's check_given accepts:
     # never above the recommended rung, nor below the ladder's bottom (NEEDLES_MIN needles).
@@ -767,7 +765,7 @@ def _lower(dose, recommended, row, step):
     top = V.rungs_of_dose(recommended)
     if rungs is None or top is None:
         return  # no needling: no rungs (dose_rows offers none to change then)
-    i = _DIMENSIONS.index(row)
+    i = DIMENSIONS.index(row)  # core.visit's rung order
     rungs = list(rungs)
     rungs[i] = max(NEEDLES_MIN if i == 1 else 0, min(top[i], rungs[i] + step))
     dose[row] = V.dose_of_rungs(rungs)[row]
