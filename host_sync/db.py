@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import struct
 import time
 
 from core import record
@@ -184,8 +183,7 @@ def _one_line(error):
 
 def _header(raw):
     # Header fields of a CRC-valid record whose payload did not decode.
-    rtype, flags, _n, seq, boot, uptime_ms = struct.unpack_from("<BBBIHI", raw, 0)
-    wall_s = struct.unpack_from("<I", raw, record.HEADER_BYTES)[0] if flags & 0x80 else None
+    rtype, seq, boot, uptime_ms, wall_s = record.header(raw)
     name = record.TYPE_NAMES[rtype] if 0 < rtype < len(record.TYPE_NAMES) else str(rtype)
     return name, seq, boot, uptime_ms, wall_s
 

@@ -102,7 +102,7 @@ def test_a_records_line_round_trips():
     assert line.endswith("\n") and "\n" not in line[:-1]
     kind, first, second, got = usbwire.parse_line(line.rstrip("\n"))
     assert (kind, first, second, got) == (usbwire.RECORDS, 5, 10, data)
-    assert usbwire.count_records(data, len(data)) == 3
+    assert record.count_records(data, len(data)) == 3
     assert [record.seq_of(r, 0) for r in usbwire.split_records(got, 5, 10)] == [7, 8, 9]
     assert usbwire.parse_line("E 1 3") == (usbwire.END, 1, 3, None)
 

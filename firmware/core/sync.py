@@ -20,7 +20,7 @@
 # keep (only a bond made with a passkey shown on this device).
 from micropython import const
 
-from core import protocol
+from core import protocol, record
 from core.store import RecordsGone, StoreError
 
 IDLE = const(0)
@@ -190,10 +190,7 @@ class Sync:
     def _read(self, buf, from_seq, to_seq):
         # The Framer's source: the store's records, counted for the progress shown.
         used, nxt = self.store.read_into(buf, from_seq, to_seq)
-        off = 0
-        while off < used:
-            off += buf[off + 2]  # a record's length byte
-            self.sent += 1
+        self.sent += record.count_records(buf, used)
         return used, nxt
 
     def _stop(self):
