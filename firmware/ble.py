@@ -153,8 +153,8 @@ class SyncServer:
         self._head = 0
         self._tail = 0
         self._overflow = False
-        self._control = [bytearray(_CONTROL_BYTES) for _ in range(_CONTROL_SLOTS)]
-        self._control_mv = [memoryview(b) for b in self._control]
+        control = [bytearray(_CONTROL_BYTES) for _ in range(_CONTROL_SLOTS)]
+        self._control_mv = [memoryview(b) for b in control]
         self._control_head = 0
         self._control_tail = 0
         self._time = bytearray(protocol.CURRENT_TIME_BYTES)
@@ -169,7 +169,6 @@ class SyncServer:
         self.battery_pct = None
         self.visit_open = False
         self.storage_full = False
-        self.dropped = 0  # IRQ events lost to a full ring (the link was dropped then)
         self.ignored = 0  # writes ignored: not a valid time or list, or an insecure link
         self.started = False
         self._now = 0
@@ -207,11 +206,6 @@ class SyncServer:
     @property
     def pairing_open(self):
         return self.pairing.is_open(self._now)
-
-    @property
-    def pairing_until_ms(self):
-        """When the window closes (on now_ms()'s clock), or None while it is closed."""
-        return self.pairing.until_ms if self.pairing.is_open(self._now) else None
 
     @property
     def pairing_left_s(self):
@@ -432,7 +426,6 @@ class SyncServer:
         if self._overflow:
             # Events were lost: what the link's state is cannot be known. Start it over.
             self._overflow = False
-            self.dropped += 1
             if sync.conn is not None:
                 self._disconnect(sync.conn)
 

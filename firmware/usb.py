@@ -16,7 +16,7 @@ import sys
 
 from version import FIRMWARE_VERSION, MANUFACTURER, MODEL
 
-from core import protocol
+from core import protocol, record
 from core.store import RecordsGone, Store, StoreError
 
 STORE_DIR = "/log"  # under board.STORE_ROOT: where app.App keeps its Store
@@ -102,7 +102,7 @@ def report(from_seq, write=None):
             used, nxt = store.read_into(buf, seq)
             if used:
                 write(usbwire.records_line(buf, used, seq, nxt))
-                sent += usbwire.count_records(buf, used)
+                sent += record.count_records(buf, used)
             if not nxt:
                 break
             seq = nxt

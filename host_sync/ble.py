@@ -142,7 +142,6 @@ class BleTransport(Transport):
         self._on_records = None
         self._stream_error = None
         self._activity = 0.0
-        self.received = 0
 
     async def connect(self):
         self.client = BleakClient(
@@ -221,7 +220,6 @@ class BleTransport(Transport):
             self._wake.set()
             return
         if records and callable(self._on_records):
-            self.received += len(records)
             self._on_records(records)
 
     async def _request(self, data, timeout_s=ANSWER_TIMEOUT_S, stream=False):

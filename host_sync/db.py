@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import struct
 import time
 
 from core import record
@@ -58,22 +57,17 @@ _RECORD_COLUMNS = (
 RECORD_COLUMN_NAMES = ("device_id", "seq") + tuple(c[0] for c in _RECORD_COLUMNS)
 # Names record.decode() returns beyond FIELDS, per type (another ruleset's rule bits).
 DECODE_EXTRAS = {"recommendation": ("rule_bits", "reason_rules")}
-# SQL types of the fields that are not integers ("<type>.<field>"); every other is INTEGER.
-# tests/test_host_db.py checks this against decoded records of every type.
+# SQL types of the fields that are neither integers nor lists ("<type>.<field>"); a list
+# (LIST_FIELDS) is TEXT, every other field INTEGER. tests/test_host_db.py checks this
+# against decoded records of every type.
 _TEXT = "TEXT"
 _REAL = "REAL"
-_JSON = "TEXT"  # a list, as JSON
 COLUMN_TYPES = {
     "session.code": _TEXT,
     "session.sex": _TEXT,
-    "session.conditions": _JSON,
-    "session.flags": _JSON,
-    "session.contraindications": _JSON,
-    "session.overrides": _JSON,
     "session.region": _TEXT,
     "session.qst_category": _TEXT,
     "session.last_response": _TEXT,
-    "session.last_dose": _JSON,
     "trial.site": _TEXT,
     "trial.side": _TEXT,
     "trial.end": _TEXT,
@@ -85,22 +79,14 @@ COLUMN_TYPES = {
     "recommendation.gauge_mm": _REAL,
     "recommendation.depth": _TEXT,
     "recommendation.manipulation": _TEXT,
-    "recommendation.adjuncts": _JSON,
-    "recommendation.sessions_per_week": _JSON,
-    "recommendation.overrides": _JSON,
-    "recommendation.reasons": _JSON,
-    "recommendation.rules": _JSON,
     "recommendation.ruleset": _TEXT,
-    "recommendation.rule_bits": _JSON,
-    "recommendation.reason_rules": _JSON,
     "response.response": _TEXT,
-    "curve.samples_kpa_x10": _JSON,
     "dose.gauge_mm": _REAL,
     "dose.depth": _TEXT,
     "dose.manipulation": _TEXT,
-    "dose.adjuncts": _JSON,
 }
-# Which of the TEXT columns hold lists (JSON) rather than a name.
+# The fields that hold lists (masks as names, rule ids, reasons, samples), stored as JSON
+# text.
 LIST_FIELDS = frozenset(
     {
         "session.conditions",
@@ -166,7 +152,8 @@ def record_columns(rtype):
 
 
 def column_type(rtype, field):
-    return COLUMN_TYPES.get(rtype + "." + field, "INTEGER")
+    key = rtype + "." + field
+    return _TEXT if key in LIST_FIELDS else COLUMN_TYPES.get(key, "INTEGER")
 
 
 def table_name(rtype):
@@ -184,8 +171,7 @@ def _one_line(error):
 
 def _header(raw):
     # Header fields of a CRC-valid record whose payload did not decode.
-    rtype, flags, _n, seq, boot, uptime_ms = struct.unpack_from("<BBBIHI", raw, 0)
-    wall_s = struct.unpack_from("<I", raw, record.HEADER_BYTES)[0] if flags & 0x80 else None
+    rtype, seq, boot, uptime_ms, wall_s = record.header(raw)
     name = record.TYPE_NAMES[rtype] if 0 < rtype < len(record.TYPE_NAMES) else str(rtype)
     return name, seq, boot, uptime_ms, wall_s
 

@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from host_sync import usb
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -43,7 +45,8 @@ SOURCE_FILES = ("main.py", "boot.py")
 # manifest and mip's package list.
 NOT_ON_UNIT = ("manifest.py", "package.json")
 ROM_DIR = "/rom"
-BAUDRATE = 115200
+# Port names that are not paths on this computer (Windows, and pyserial's URL handlers).
+NOT_PATHS = ("COM", "socket:", "rfc2217:")
 DEFAULT_TIMEOUT_S = 10  # for the unit's first answer, and between bytes of any answer
 CHUNK_BYTES = 1024  # per write over the REPL (raw-paste mode takes more than 256 at once)
 # Hosts the unix port runs on: the virtual unit, which has no soft reset (mpremote's
@@ -166,27 +169,21 @@ class _Unit:
     turned into DeployError lines."""
 
     def __init__(self, port, timeout_s):
-        from mpremote.transport import TransportError
-        from mpremote.transport_serial import SerialTransport
-
         self.port = port
         self.timeout_s = timeout_s
-        if not Path(port).exists() and not port.startswith(("COM", "socket:", "rfc2217:")):
+        if not usb.is_port_name(port, NOT_PATHS):
             raise DeployError(
                 "no serial port %s: plug the unit in, switch it on and give its port "
                 "(list them with: mpremote devs)" % port
             )
         try:
-            self.transport = SerialTransport(port, baudrate=BAUDRATE, timeout=timeout_s)
-        except TransportError:
+            self.transport = usb.open_raw_repl(port, timeout_s)
+        except usb.PortBusy:
             raise DeployError(
                 "cannot open %s: is another program (a terminal, mpremote, Thonny) using it?"
                 % port
             ) from None
-        try:
-            self.transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout_s)
-        except Exception:
-            self.close()
+        except usb.NoAnswer:
             raise DeployError(
                 "the unit on %s does not answer: switch it on while holding its safe-boot "
                 "button (so the app does not start), then deploy again" % port
@@ -199,10 +196,9 @@ class _Unit:
         """The value of expression on the unit. Only the last line printed is the value:
         a module may print while it is imported."""
         out = self.exec("print(repr(%s))" % expression, what)
-        lines = out.decode("utf-8", "replace").strip().splitlines()
         try:
-            return ast.literal_eval(lines[-1])
-        except (IndexError, ValueError, SyntaxError):
+            return usb.literal_of(out)
+        except ValueError:
             raise DeployError("the unit gave no readable answer while %s" % what) from None
 
     def _call(self, method, argument, what):
@@ -257,10 +253,7 @@ class _Unit:
         self._call(deploy_image, None, "writing the ROMFS image")
 
     def close(self):
-        with contextlib.suppress(Exception):
-            self.transport.exit_raw_repl()
-        with contextlib.suppress(Exception):
-            self.transport.close()
+        usb.close_raw_repl(self.transport)
 
 
 def deploy(

@@ -69,6 +69,7 @@ CODE_SYSTEMS = (
     ("response", "AlgoDose response to the last session", RESPONSE_DISPLAY),
     ("procedure", "AlgoDose procedures", {"dry-needling": "Dry needling"}),
 )
+_CODE_TABLES = {name: codes for name, _title, codes in CODE_SYSTEMS}  # coding()'s look-up
 # Identifier systems and extensions under the base.
 PATIENT_CODE = "/NamingSystem/patient-code"
 DEVICE_SERIAL = "/NamingSystem/device-serial"
@@ -97,8 +98,8 @@ class Builder:
         return self.base + path
 
     def coding(self, name, code):
-        table = dict((n, d) for n, _t, d in CODE_SYSTEMS)[name]
-        return {"system": self.system("/CodeSystem/" + name), "code": code, "display": table[code]}
+        display = _CODE_TABLES[name][code]
+        return {"system": self.system("/CodeSystem/" + name), "code": code, "display": display}
 
     def _add(self, rtype, key, resource, identifier):
         full_url = "urn:uuid:%s" % uuid.uuid5(uuid.NAMESPACE_URL, self.base + "/" + key)

@@ -21,6 +21,7 @@ the same on a laptop without a network and can be attached to a record.
 import base64
 import datetime
 import html
+import io
 import os
 from pathlib import Path
 
@@ -465,12 +466,15 @@ def build(data, patient, out_dir, tz=None, table=None, now_s=None):
         if figure is None:
             continue
         path = os.path.join(out_dir, name)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        png = buffer.getvalue()
         try:
-            figure.savefig(path, format="png")
+            with open(path, "wb") as handle:
+                handle.write(png)
         except OSError as error:
             raise ReportError("cannot write %s: %s" % (path, error.strerror)) from None
-        with open(path, "rb") as handle:
-            images[name] = base64.b64encode(handle.read()).decode("ascii")
+        images[name] = base64.b64encode(png).decode("ascii")
         paths.append(path)
     page = render_html(patient, history, labels, images, table, tz, now_s)
     path = os.path.join(out_dir, "report.html")

@@ -28,6 +28,57 @@ _REPORT_ENDS = (protocol.RSP_SUCCESS, protocol.RSP_NO_RECORDS, protocol.RSP_RECO
 _EOT = b"\x04"  # the raw REPL ends a command's output, then its error output, with this
 
 
+class PortBusy(Exception):
+    """open_raw_repl(): the serial port cannot be opened."""
+
+
+class NoAnswer(Exception):
+    """open_raw_repl(): the port opened, but no raw REPL answered on it."""
+
+
+def is_port_name(port, not_paths=NOT_PATHS):
+    """Whether port may name a serial port: a path that exists, or a name starting with one
+    of not_paths (names that are not paths on this computer)."""
+    return os.path.exists(port) or port.startswith(not_paths)
+
+
+def open_raw_repl(port, timeout_s):
+    """mpremote's SerialTransport on port, in the raw REPL without a soft reset (the unit's
+    memory, its open store, stays). Raises PortBusy, or NoAnswer with the port closed again;
+    the caller says what to do."""
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    try:
+        repl = SerialTransport(port, baudrate=BAUDRATE, timeout=timeout_s)
+    except TransportError:
+        raise PortBusy(port) from None
+    try:
+        repl.enter_raw_repl(soft_reset=False, timeout_overall=timeout_s)
+    except Exception:  # TransportError, serial.SerialException (an OSError), ...
+        close_raw_repl(repl)
+        raise NoAnswer(port) from None
+    return repl
+
+
+def close_raw_repl(repl):
+    """Leaves the raw REPL and closes the port; a unit already gone is no error."""
+    with contextlib.suppress(Exception):
+        repl.exit_raw_repl()
+    with contextlib.suppress(Exception):
+        repl.close()
+
+
+def literal_of(output):
+    """The Python literal a command printed last (output: its bytes). Only the last line is
+    the value: a module may print while it is imported. ValueError if it is not one."""
+    lines = output.decode("utf-8", "replace").strip().splitlines()
+    try:
+        return ast.literal_eval(lines[-1])
+    except (IndexError, ValueError, SyntaxError):
+        raise ValueError("not a Python literal: %r" % output[-40:]) from None
+
+
 class UsbTransport(Transport):
     """One connection to a unit's USB REPL. address stays None: the database keeps the
     unit's Bluetooth address, which a USB port name must not replace."""
@@ -44,11 +95,8 @@ class UsbTransport(Transport):
         self._streaming = False  # a report's output may still be coming
 
     async def connect(self):
-        from mpremote.transport import TransportError
-        from mpremote.transport_serial import SerialTransport
-
         port = self.port
-        if not os.path.exists(port) and not port.startswith(NOT_PATHS):
+        if not is_port_name(port):
             raise NoDevice(
                 "no serial port %s: plug the unit in, switch it on and give its port"
                 " (list them with: mpremote devs)" % port
@@ -56,16 +104,13 @@ class UsbTransport(Transport):
         # mpremote prints what it saw when something fails: our own line says it instead.
         with contextlib.redirect_stdout(io.StringIO()):
             try:
-                self._repl = SerialTransport(port, baudrate=BAUDRATE, timeout=self.timeout_s)
-            except TransportError:
+                self._repl = open_raw_repl(port, self.timeout_s)
+            except PortBusy:
                 raise NoDevice(
                     "cannot open %s: is another program (a terminal, mpremote, Thonny,"
                     " a deploy) using it?" % port
                 ) from None
-            try:
-                self._repl.enter_raw_repl(soft_reset=False, timeout_overall=self.timeout_s)
-            except (TransportError, OSError):
-                await self.close()
+            except NoAnswer:
                 raise NoDevice(
                     "the unit on %s does not answer: switch it off and on again, wait for"
                     " its home screen, then pull again" % port
@@ -127,10 +172,9 @@ class UsbTransport(Transport):
             raise self._failed(e.error_output, what) from None
         except (TransportError, OSError):  # serial.SerialException is an OSError
             raise self._lost(what) from None
-        lines = out.decode("utf-8", "replace").strip().splitlines()
-        try:  # only the last line: a module may print while it is imported
-            return ast.literal_eval(lines[-1])
-        except (IndexError, ValueError, SyntaxError):
+        try:
+            return literal_of(out)
+        except ValueError:
             raise SyncError(
                 "the unit gave no answer this laptop reads while %s: is it an AlgoDose"
                 " unit?" % what

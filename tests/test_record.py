@@ -330,6 +330,17 @@ def test_decode_at_an_offset_inside_a_larger_buffer():
         record.decode(buf, 37)  # trailing bytes are not part of one record
 
 
+def test_header_and_count_records_read_packed_records():
+    buf = bytearray(100)
+    n = record.encode(buf, 0, record.TYPE_EVENT, 5, 1, 2, None, EVENT)
+    m = record.encode(buf, n, record.TYPE_TRIAL, 6, 0x0506, 0x0708090A, WALL_S, TRIAL)
+    assert record.header(buf) == (record.TYPE_EVENT, 5, 1, 2, None)
+    assert record.header(buf, n) == (record.TYPE_TRIAL, 6, 0x0506, 0x0708090A, WALL_S)
+    assert [record.count_records(buf, used) for used in (0, n, n + m)] == [0, 1, 2]
+    assert (record._SEQ_AT, record._BOOT_AT) == (struct.calcsize("<BBB"), struct.calcsize("<BBBI"))
+    assert (record.seq_of(buf, n), record.boot_of(buf, n)) == (6, 0x0506)
+
+
 def test_another_ruleset_decodes_to_rule_numbers():
     good = bytearray(encode(record.TYPE_RECOMMENDATION, RECOMMENDATION))
     at = bytes(good).find(dosage.RULESET.encode())

@@ -15,6 +15,7 @@ from usb_rig import DEVICE_ID, cli, held, stored, usb_unit
 
 from core import protocol, record, usbwire
 from host_sync import cli as host_cli
+from host_sync import usb
 from host_sync.db import Database
 from host_sync.pull import pull
 from host_sync.transport import EXIT_INCOMPLETE, EXIT_NO_DEVICE, LinkLost
@@ -102,7 +103,7 @@ def test_a_records_line_round_trips():
     assert line.endswith("\n") and "\n" not in line[:-1]
     kind, first, second, got = usbwire.parse_line(line.rstrip("\n"))
     assert (kind, first, second, got) == (usbwire.RECORDS, 5, 10, data)
-    assert usbwire.count_records(data, len(data)) == 3
+    assert record.count_records(data, len(data)) == 3
     assert [record.seq_of(r, 0) for r in usbwire.split_records(got, 5, 10)] == [7, 8, 9]
     assert usbwire.parse_line("E 1 3") == (usbwire.END, 1, 3, None)
 
@@ -114,6 +115,16 @@ def test_a_records_line_round_trips():
 def test_what_is_not_a_line_of_the_stream_is_refused(line):
     with pytest.raises(ValueError):
         usbwire.parse_line(line)
+
+
+def test_a_value_read_back_is_the_last_line_printed_and_a_port_name_is_checked(tmp_path):
+    assert usb.literal_of(b"loading\r\n{'a': 1}\r\n") == {"a": 1}
+    for output in (b"", b"\r\n", b"Traceback", b"{'a':"):
+        with pytest.raises(ValueError):
+            usb.literal_of(output)
+    assert usb.is_port_name(str(tmp_path)) and usb.is_port_name("COM3")
+    assert not usb.is_port_name(str(tmp_path / "ttyACM9"))
+    assert not usb.is_port_name("loop://", ("COM",))
 
 
 def test_a_line_s_records_must_be_whole_in_order_and_end_where_it_says():

@@ -92,7 +92,6 @@ CURRENT_TIME_SERVICE_UUID16 = const(0x1805)
 CURRENT_TIME_UUID16 = const(0x2A2B)
 
 SEQ_MAX = const(0xFFFFFFFF)
-RACP_MAX_BYTES = const(11)  # the longest request: range, two u32 operands
 RESPONSE_BYTES = const(4)
 NUMBER_RESPONSE_BYTES = const(6)
 FRAME_HEADER_BYTES = const(1)
@@ -226,7 +225,6 @@ class Framer:
         self._fill = FRAME_HEADER_BYTES  # byte 0 is the frame counter
         self._counter = 0
         self._exhausted = low > high
-        self.frames = 0
 
     def set_payload_max(self, payload_max):
         # The negotiated MTU may arrive after the Framer was built: never beyond its buffer.
@@ -262,7 +260,6 @@ class Framer:
             self._mv[FRAME_HEADER_BYTES : FRAME_HEADER_BYTES + left] = self._mv[n : self._fill]
         self._fill = FRAME_HEADER_BYTES + left
         self._counter = (self._counter + 1) & 0xFF
-        self.frames += 1
 
 
 class Reassembler:

@@ -160,8 +160,8 @@ _U32 = const(0xFFFFFFFF)
 RULESET_MAX_CHARS = const(32)
 _RULE_BYTES_MAX = const(31)  # a rule mask of up to 248 rules
 
-# Layouts. Every size and offset below is derived from these formats, so a field added to
-# one cannot leave a byte unwritten (encode packs each format whole).
+# Layouts. Every size and offset below is derived from these formats (or checked against
+# them), so a field added to one cannot leave a byte unwritten (encode packs each whole).
 _HEADER = "<BBBIHI"  # type, version | flags, length, seq, boot, uptime ms
 _WALL = "<I"  # wall-clock s, only with the clock-valid bit
 _CRC = "<I"
@@ -182,8 +182,10 @@ _DOSE = "<IBBBBB"  # recommendation seq, gauge, needles, depth, manipulation, ad
 _REASONS_MAX = const(4 + 2)  # the four dimensions and every adjunct
 
 HEADER_BYTES = struct.calcsize(_HEADER)
-_SEQ_AT = struct.calcsize("<BBB")  # the header's seq: after type, version | flags, length
-_BOOT_AT = struct.calcsize("<BBBI")
+# The header's seq (after type, version | flags, length) and boot: consts, so the device
+# keeps no names for them (tests/test_record.py checks them against _HEADER).
+_SEQ_AT = const(3)
+_BOOT_AT = const(7)
 WALL_BYTES = struct.calcsize(_WALL)
 CRC_BYTES = struct.calcsize(_CRC)
 _SESSION_BYTES = struct.calcsize(_SESSION)
@@ -405,7 +407,7 @@ def _pack_trial(buf, p, fields):
         _index("site", site, SITES, 0),
         _index("side", side, SIDES, 0)
         | _index("end", end, END_NAMES, -1) << 2
-        | min(trial, 7) << 5,
+        | min(trial, TRIAL_MAX) << 5,
         _int("flags", qc, 0, 255),
         _clamp("ppt_kpa_x10", ppt, 0, _NONE16 - 1, _NONE16),
         _clamp("peak_kpa_x10", peak, 0, _NONE16 - 1, _NONE16),
@@ -623,6 +625,27 @@ def boot_of(buf, off):
     return buf[off + _BOOT_AT] | buf[off + _BOOT_AT + 1] << 8
 
 
+def header(buf, off=0):
+    """(type, seq, boot, uptime_ms, wall_s) of the record at buf[off:]; wall_s None when
+    the clock was not valid. Checks nothing: check() says whether a record is there."""
+    rtype, flags, _, seq, boot, uptime_ms = struct.unpack_from(_HEADER, buf, off)
+    wall_s = None
+    if flags & _CLOCK_VALID:
+        wall_s = struct.unpack_from(_WALL, buf, off + HEADER_BYTES)[0]
+    return rtype, seq, boot, uptime_ms, wall_s
+
+
+def count_records(buf, used):
+    """How many records buf[:used] holds, packed whole as Store.read_into() packs them
+    (each says its length). Allocates nothing."""
+    n = 0
+    off = 0
+    while off < used:
+        off += buf[off + 2]  # the header's length byte
+        n += 1
+    return n
+
+
 def decode(buf, off=0, end=-1):
     """One record at buf[off:] as a dict: type name, header and the type's fields.
 
@@ -636,12 +659,8 @@ def decode(buf, off=0, end=-1):
         raise RecordError("record: incomplete" if n < 0 else "record: bad type, length or CRC")
     if off + n != end:
         raise RecordError("record: %d bytes, but %d given" % (n, end - off))
-    rtype, flags, _, seq, boot, uptime_ms = struct.unpack_from(_HEADER, buf, off)
-    p = off + HEADER_BYTES
-    wall_s = None
-    if flags & _CLOCK_VALID:
-        wall_s = struct.unpack_from(_WALL, buf, p)[0]
-        p += WALL_BYTES
+    rtype, seq, boot, uptime_ms, wall_s = header(buf, off)
+    p = off + HEADER_BYTES if wall_s is None else off + HEADER_BYTES + WALL_BYTES
     out = {
         "type": TYPE_NAMES[rtype],
         "seq": seq,

@@ -20,7 +20,7 @@
 # keep (only a bond made with a passkey shown on this device).
 from micropython import const
 
-from core import protocol
+from core import protocol, record
 from core.store import RecordsGone, StoreError
 
 IDLE = const(0)
@@ -49,7 +49,6 @@ class Sync:
         self.store = store
         self._indicate_timeout_ms = indicate_timeout_ms
         self._stall_timeout_ms = stall_timeout_ms
-        self._payload_cap = payload_max
         self._framer = protocol.Framer(self._read, payload_max)
         self._queue = [bytearray(protocol.NUMBER_RESPONSE_BYTES) for _ in range(_QUEUE)]
         self._queue_len = [0] * _QUEUE
@@ -57,7 +56,6 @@ class Sync:
         self._tail = 0  # the next indication to send
         self._reset_link()
         self.conn = None
-        self.store_error = None  # the last StoreError met: the app runs the store's recovery
         self.requests = 0  # control point writes answered (for tests and the log)
         self.refused = 0  # of those, refused for an unauthenticated link
 
@@ -144,8 +142,7 @@ class Sync:
     def _count(self, low, high):
         try:
             n = self.store.count(low, high)
-        except StoreError as err:
-            self.store_error = err
+        except StoreError:
             self._answer(protocol.OP_REPORT_NUMBER, protocol.RSP_NOT_COMPLETED)
             return
         protocol.number_response(n, self._slot())
@@ -157,13 +154,12 @@ class Sync:
         if operator != protocol.OPER_LE:
             self._answer(protocol.OP_DELETE, protocol.RSP_OPERATOR_NOT_SUPPORTED)
             return
-        if high > self.store.stored_seq:
-            self._answer(protocol.OP_DELETE, protocol.RSP_INVALID_OPERAND)
-            return
         try:
             self.store.ack(high)
-        except StoreError as err:
-            self.store_error = err
+        except ValueError:  # beyond the last stored record
+            self._answer(protocol.OP_DELETE, protocol.RSP_INVALID_OPERAND)
+            return
+        except StoreError:
             self._answer(protocol.OP_DELETE, protocol.RSP_NOT_COMPLETED)
             return
         self._answer(protocol.OP_DELETE, protocol.RSP_SUCCESS)
@@ -171,8 +167,7 @@ class Sync:
     def _report(self, low, high, t_ms):
         try:
             total = self.store.count(low, high)
-        except StoreError as err:
-            self.store_error = err
+        except StoreError:
             self._answer(protocol.OP_REPORT, protocol.RSP_NOT_COMPLETED)
             return
         if not total:
@@ -180,7 +175,7 @@ class Sync:
             return
         self.total = total
         self.sent = 0
-        self._framer.set_payload_max(min(self.mtu - _ATT_HEADER_BYTES, self._payload_cap))
+        self._framer.set_payload_max(self.mtu - _ATT_HEADER_BYTES)
         self._framer.start(low, high)
         self.procedure = REPORTING
         self._progress_at = t_ms
@@ -190,10 +185,7 @@ class Sync:
     def _read(self, buf, from_seq, to_seq):
         # The Framer's source: the store's records, counted for the progress shown.
         used, nxt = self.store.read_into(buf, from_seq, to_seq)
-        off = 0
-        while off < used:
-            off += buf[off + 2]  # a record's length byte
-            self.sent += 1
+        self.sent += record.count_records(buf, used)
         return used, nxt
 
     def _stop(self):
@@ -215,8 +207,7 @@ class Sync:
         except RecordsGone:
             self._finish(protocol.RSP_RECORDS_GONE)
             return None
-        except StoreError as err:
-            self.store_error = err
+        except StoreError:
             self._finish(protocol.RSP_NOT_COMPLETED)
             return None
         if frame is None:

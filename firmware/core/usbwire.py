@@ -35,16 +35,6 @@ def end_line(code, records):
     return "%s %d %d\n" % (END, code, records)
 
 
-def count_records(buf, used):
-    """How many records read_into() packed into buf[:used] (each says its length)."""
-    n = 0
-    off = 0
-    while off < used:
-        off += buf[off + 2]
-        n += 1
-    return n
-
-
 def parse_line(line):
     """(RECORDS, from_seq, next_seq, bytes) or (END, code, records, None) for one line
     (without its end); ValueError for anything else."""
